@@ -1,0 +1,3 @@
+from vton.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""``python -m vton``: the command line. argv is read here and nowhere else.
+
+Each command lives beside its stage (``vton/<stage>/cli.py``) as a function
+``run(args) -> int`` decorated with `command`, which attaches the function that
+adds its arguments. Only the module of the command being run is imported, so
+``--help`` is quick and one stage's import cost never taxes another's.
+
+Every command turns bad input (`InputError`, a missing file or folder) into one
+line ``error: ...`` on stderr and exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable
+
+from vton.errors import InputError
+
+EXIT_BAD_INPUT = 2
+
+# (command path, one-line help, "module:function")
+COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
+    (("synth",), "write a synthetic VITON-HD-layout dataset with ground-truth flows", "vton.data.cli:synth"),
+    (("preprocess",), "turn a person (and cloth) photo into every map the pipeline uses", "vton.preprocess.cli:preprocess"),
+    (("tryon",), "run the whole chain on a person and a cloth photo", "vton.diffusion.cli:tryon"),
+    (("train", "warp"), "train the flow warping network", "vton.warp.cli:train"),
+    (("train", "vae"), "train a small AutoencoderKL from scratch", "vton.diffusion.cli:train_vae"),
+    (("train", "unet"), "train the try-on UNet (two-branch loss)", "vton.diffusion.cli:train_unet"),
+    (("eval", "warp"), "score a warper (or TPS / identity) on a test split, as JSON", "vton.warp.cli:evaluate"),
+    (("eval", "vae"), "score VAE reconstructions on a test split, as JSON", "vton.diffusion.cli:eval_vae"),
+    (("eval", "tryon"), "score full try-ons against ground truth, as JSON", "vton.diffusion.cli:eval_tryon"),
+]
+
+
+def command(add_arguments: Callable[[argparse.ArgumentParser], None]):
+    """Mark ``run(args) -> int`` as a CLI command whose arguments ``add_arguments`` declares."""
+
+    def deco(run):
+        run.add_arguments = add_arguments
+        return run
+
+    return deco
+
+
+def _resolve(spec: str):
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser; only the command named in ``argv`` is imported to declare its arguments."""
+    parser = argparse.ArgumentParser(prog="python -m vton", description="vton: virtual try-on from scratch.")
+    groups: dict[tuple[str, ...], argparse._SubParsersAction] = {(): parser.add_subparsers(dest="command", metavar="COMMAND")}
+    parents: dict[tuple[str, ...], argparse.ArgumentParser] = {}
+    for path, help_text, spec in COMMANDS:
+        for depth in range(1, len(path)):  # group commands such as "train"
+            prefix = path[:depth]
+            if prefix not in groups:
+                p = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} ...")
+                parents[prefix] = p
+                groups[prefix] = p.add_subparsers(dest="_".join(prefix), metavar="WHAT", required=True)
+        leaf = groups[path[:-1]].add_parser(path[-1], help=help_text, description=help_text)
+        leaf.set_defaults(_spec=spec)
+        if list(path) == argv[: len(path)]:
+            _resolve(spec).add_arguments(leaf)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        if not hasattr(args, "_spec"):
+            parser.print_help()
+            return 0
+        return int(_resolve(args._spec)(args) or 0)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
+        name = f": {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"error: {e.strerror or e}{name}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
