@@ -155,6 +155,14 @@ CIHP_TO_GROUP: dict[CIHP, Group] = {
 _CIHP_TO_GROUP_LUT = np.array([CIHP_TO_GROUP[CIHP(i)] for i in range(len(CIHP))], dtype=np.uint8)
 
 
+CIHP_PALETTE: tuple[tuple[int, int, int], ...] = (
+    (0, 0, 0), (128, 0, 0), (254, 0, 0), (0, 85, 0), (169, 0, 51), (254, 85, 0), (0, 0, 85),
+    (0, 119, 221), (85, 85, 0), (0, 85, 85), (85, 51, 0), (52, 86, 128), (0, 128, 0), (0, 0, 254),
+    (51, 169, 220), (0, 254, 254), (85, 254, 169), (169, 254, 85), (254, 254, 0), (254, 169, 0),
+)
+"""The P-mode palette of VITON-HD's ``image-parse-v3`` PNGs, indexed by `CIHP` label."""
+
+
 def cihp_to_groups(parse: np.ndarray) -> np.ndarray:
     """Map a CIHP label map ``uint8 (H, W)`` to HR-VITON group indices ``uint8 (H, W)``."""
     parse = np.asarray(parse)
