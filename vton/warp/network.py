@@ -1,0 +1,373 @@
+"""FlowWarpNet: HR-VITON's condition generator, cleaned up.
+
+Two encoders (cloth + cloth mask; DensePose + parse-agnostic one-hot) build
+feature pyramids over ``num_levels`` levels (level ``i`` is at ``1 / 2**(i+1)`` of
+the input). From the coarsest level up, a flow path and a segmentation path run
+side by side and feed each other:
+
+1. flow path: the cloth pyramid (fused top-down, FPN style) is warped by the
+   upsampled coarser flow; a small head predicts a *residual* flow from the
+   warped cloth features, the body features and the segmentation features;
+2. segmentation path: a decoder over the body features and the cloth encoder
+   features warped by the new flow, ending at input resolution in a head over
+   HR-VITON's 13 groups (`vton.types.Group`).
+
+The finest flow (at half resolution) is upsampled to warp the input cloth; its
+warped mask is then *aligned* with the predicted segmentation (occlusion
+handling): the probability of hair, face and arms is removed from it, since
+those lie in front of the garment.
+
+Flows follow the convention of `vton.warp.ops`: normalized sampling offsets,
+``(B, 2, h, w)``, ``warped(p) = cloth(p + flow(p))``, so upsampling a flow needs no
+rescaling (HR-VITON's pixel-unit flows needed a different divisor per scale).
+Unlike the original, any batch size and any ``H, W`` divisible by
+``2**num_levels`` work, square or not.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+
+from vton.errors import InputError
+from vton.types import NUM_GROUPS, Group
+from vton.warp.ops import apply_flow, resize_flow
+
+OCCLUDING_GROUPS: tuple[Group, ...] = (Group.HAIR, Group.FACE, Group.LEFT_ARM, Group.RIGHT_ARM)
+"""Parse groups that lie in front of an upper garment; removed from the warped mask."""
+
+BACKGROUND_VALUE = 1.0
+"""What the aligned cloth shows outside its mask: white in ``[-1, 1]`` (VITON-HD cloth photos are on white)."""
+
+
+# ----------------------------------------------------------------------------- output
+
+
+@dataclass
+class WarpOutput:
+    """What `FlowWarpNet` returns, for an input ``(B, *, H, W)`` and ``L`` levels."""
+
+    flows: list[torch.Tensor]  # L tensors (B, 2, H/2**(L-k), W/2**(L-k)), coarse -> fine, normalized offsets
+    warped_cloth: torch.Tensor  # (B, 3, H, W) [-1, 1], cloth warped by the upsampled finest flow
+    warped_mask: torch.Tensor  # (B, 1, H, W) [0, 1], cloth mask warped likewise (soft at edges)
+    seg_logits: torch.Tensor  # (B, 13, H, W) logits over HR-VITON groups
+    aligned_mask: torch.Tensor  # (B, 1, H, W) [0, 1], warped mask minus P(hair, face, arms)
+    aligned_cloth: torch.Tensor  # (B, 3, H, W) [-1, 1], warped cloth inside aligned_mask, white outside
+
+    @property
+    def flow(self) -> torch.Tensor:
+        """The finest flow ``(B, 2, H/2, W/2)``."""
+        return self.flows[-1]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(self.warped_cloth.shape[-2:])
+
+    def full_flow(self, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """The finest flow resized to ``size`` (default: input resolution), ``(B, 2, H, W)``."""
+        return resize_flow(self.flow, size or self.size)
+
+    def aligned_seg(self) -> torch.Tensor:
+        """Segmentation probabilities ``(B, 13, H, W)`` with the upper-garment channel limited to the warped mask
+        (HR-VITON's condition aligning); the removed probability goes to background."""
+        probs = self.seg_logits.softmax(dim=1)
+        upper = probs[:, Group.UPPER : Group.UPPER + 1]
+        kept = upper * self.warped_mask
+        probs = probs.clone()
+        probs[:, Group.UPPER : Group.UPPER + 1] = kept
+        probs[:, Group.BACKGROUND : Group.BACKGROUND + 1] += upper - kept
+        return probs
+
+
+def occlusion_aligned(
+    warped_cloth: torch.Tensor, warped_mask: torch.Tensor, seg_logits: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Remove the predicted occluders (hair, face, arms) from a warped cloth and mask.
+
+    Returns ``(aligned_cloth, aligned_mask)``: ``mask * (1 - P(occluders))`` and the
+    cloth composited on white with it.
+    """
+    probs = seg_logits.softmax(dim=1)
+    occluders = probs[:, [int(g) for g in OCCLUDING_GROUPS]].sum(dim=1, keepdim=True)
+    mask = warped_mask * (1 - occluders)
+    cloth = warped_cloth * mask + BACKGROUND_VALUE * (1 - mask)
+    return cloth, mask
+
+
+def warp_full_resolution(out: WarpOutput, image: torch.Tensor, padding_mode: str = "border") -> torch.Tensor:
+    """Warp a higher-resolution image (e.g. the 1024x768 cloth) with the network's finest flow.
+
+    Args:
+        out: a `WarpOutput` computed at any resolution of the same aspect ratio.
+        image: ``(B, C, H', W')``; pass the cloth mask with ``padding_mode="zeros"``.
+
+    Returns:
+        ``(B, C, H', W')``.
+    """
+    return apply_flow(image, out.flow, padding_mode=padding_mode, size=tuple(image.shape[-2:]))
+
+
+# ----------------------------------------------------------------------------- blocks
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    """Per-sample normalisation (batch-size independent, unlike HR-VITON's BatchNorm)."""
+    return nn.GroupNorm(8 if channels % 8 == 0 else 1, channels)
+
+
+class ResBlock(nn.Module):
+    """A residual block that halves (``"down"``), keeps (``"same"``) or doubles (``"up"``) the resolution."""
+
+    def __init__(self, in_channels: int, out_channels: int, scale: str):
+        super().__init__()
+        if scale == "down":
+            self.scale = nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1)
+        elif scale == "same":
+            self.scale = nn.Conv2d(in_channels, out_channels, 1)
+        elif scale == "up":
+            self.scale = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear"), nn.Conv2d(in_channels, out_channels, 1))
+        else:
+            raise ValueError(f"scale must be 'down', 'same' or 'up', got {scale!r}")
+        self.block = nn.Sequential(
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            _norm(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            _norm(out_channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.scale(x)
+        return F.relu(x + self.block(x))
+
+
+class FlowHead(nn.Module):
+    """Features -> a 2-channel flow (residual), zero-initialised so training starts from the identity warp."""
+
+    def __init__(self, in_channels: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(hidden, 2, 3, padding=1)
+        )
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+class FlowWarpNet(ModelMixin, ConfigMixin):
+    """Multi-scale flow warping network with a segmentation head (see the module docstring).
+
+    Args:
+        cloth_channels: cloth encoder input, RGB cloth + mask (4).
+        body_channels: body encoder input, DensePose IUV (3) + parse-agnostic one-hot (13).
+        num_classes: segmentation classes, HR-VITON's 13 groups.
+        base_channels: width of the first level; level ``i`` has ``base * channel_mults[i]``.
+        channel_mults: one multiplier per level; its length is the number of levels.
+        flow_hidden: hidden width of the residual flow heads (default: ``2 * base_channels``).
+
+    Example:
+        >>> net = FlowWarpNet()
+        >>> out = net(torch.rand(2, 3, 256, 192), torch.ones(2, 1, 256, 192),
+        ...           torch.rand(2, 3, 256, 192), torch.rand(2, 13, 256, 192))
+        >>> [tuple(f.shape) for f in out.flows][-1], tuple(out.seg_logits.shape)
+        ((2, 2, 128, 96), (2, 13, 256, 192))
+    """
+
+    config_name = "config.json"
+
+    @register_to_config
+    def __init__(
+        self,
+        cloth_channels: int = 4,
+        body_channels: int = 16,
+        num_classes: int = NUM_GROUPS,
+        base_channels: int = 16,
+        channel_mults: tuple[int, ...] = (1, 2, 4, 4, 4),
+        flow_hidden: int | None = None,
+    ):
+        super().__init__()
+        widths = [base_channels * m for m in channel_mults]
+        if len(widths) < 2:
+            raise ValueError(f"need at least 2 levels, got channel_mults={channel_mults}")
+        top = widths[-1]
+        hidden = flow_hidden or 2 * base_channels
+        levels = len(widths)
+
+        # 1. encoders: level i at 1 / 2**(i+1) of the input
+        self.cloth_encoder = nn.ModuleList(
+            ResBlock(cloth_channels if i == 0 else widths[i - 1], widths[i], "down") for i in range(levels)
+        )
+        self.body_encoder = nn.ModuleList(
+            ResBlock(body_channels if i == 0 else widths[i - 1], widths[i], "down") for i in range(levels)
+        )
+        # 2. top-down pyramid fusion (1x1 lateral convs to the top width), levels 0..L-2
+        self.cloth_lateral = nn.ModuleList(nn.Conv2d(widths[i], top, 1) for i in range(levels - 1))
+        self.body_lateral = nn.ModuleList(nn.Conv2d(widths[i], top, 1) for i in range(levels - 1))
+        # 3. flow heads, coarse -> fine: the first sees (cloth, body), the others (warped cloth, body, seg features)
+        self.flow_heads = nn.ModuleList([FlowHead(2 * top, hidden)] + [FlowHead(3 * top, hidden) for _ in range(levels - 1)])
+        self.seg_to_flow = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(widths[i], top, 3, padding=1), nn.ReLU(inplace=True)) for i in reversed(range(levels - 1))
+        )
+        # 4. segmentation decoder, coarse -> fine, each step doubling the resolution
+        self.seg_middle = ResBlock(top, 2 * top, "same")
+        self.seg_decoder = nn.ModuleList(
+            [ResBlock(2 * top, widths[-2], "up")]
+            + [ResBlock(3 * widths[i], widths[max(i - 1, 0)], "up") for i in reversed(range(levels - 1))]
+        )
+        self.seg_head = nn.Sequential(
+            ResBlock(widths[0] + cloth_channels + body_channels, widths[0], "same"), nn.Conv2d(widths[0], num_classes, 1)
+        )
+
+    # -- properties ---------------------------------------------------------------------------
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.config.channel_mults)
+
+    @property
+    def multiple(self) -> int:
+        """Input height and width must be divisible by this (``2**num_levels``)."""
+        return 2**self.num_levels
+
+    # -- input checks -------------------------------------------------------------------------
+
+    def check_inputs(self, cloth, cloth_mask, densepose, parse_agnostic) -> None:
+        """Raise `InputError` naming the expected and the given shape of the first wrong input."""
+        if not isinstance(cloth, torch.Tensor) or cloth.ndim != 4:
+            got = tuple(cloth.shape) if isinstance(cloth, torch.Tensor) else type(cloth).__name__
+            raise InputError(f"cloth must be a (B, 3, H, W) tensor, got {got}")
+        b, _, h, w = cloth.shape
+        m = self.multiple
+        if h % m or w % m or h == 0 or w == 0:
+            raise InputError(f"FlowWarpNet needs H and W divisible by {m} ({self.num_levels} levels), got {h}x{w}")
+        body_parse = self.config.body_channels - 3
+        expected = {
+            "cloth": (cloth, (b, self.config.cloth_channels - 1, h, w)),
+            "cloth_mask": (cloth_mask, (b, 1, h, w)),
+            "densepose": (densepose, (b, 3, h, w)),
+            "parse_agnostic": (parse_agnostic, (b, body_parse, h, w)),
+        }
+        for name, (t, shape) in expected.items():
+            got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            if got != shape:
+                raise InputError(f"{name} must have shape {shape} (B, C, H, W) to match the cloth, got {got}")
+
+    # -- forward ------------------------------------------------------------------------------
+
+    def forward(
+        self, cloth: torch.Tensor, cloth_mask: torch.Tensor, densepose: torch.Tensor, parse_agnostic: torch.Tensor
+    ) -> WarpOutput:
+        """Warp ``cloth`` onto the body described by ``densepose`` and ``parse_agnostic``.
+
+        Args:
+            cloth: ``(B, 3, H, W)`` in ``[-1, 1]``.
+            cloth_mask: ``(B, 1, H, W)`` in ``{0, 1}``.
+            densepose: ``(B, 3, H, W)`` in ``[-1, 1]`` (`vton.tensors.densepose_to_tensor`).
+            parse_agnostic: ``(B, 13, H, W)`` one-hot groups.
+        """
+        self.check_inputs(cloth, cloth_mask, densepose, parse_agnostic)
+        cloth_in = torch.cat([cloth, cloth_mask], dim=1)
+        body_in = torch.cat([densepose, parse_agnostic], dim=1)
+        levels = self.num_levels
+
+        # 1. feature pyramids
+        cloth_feats, body_feats = [], []
+        c, p = cloth_in, body_in
+        for cloth_block, body_block in zip(self.cloth_encoder, self.body_encoder):
+            c, p = cloth_block(c), body_block(p)
+            cloth_feats.append(c)
+            body_feats.append(p)
+
+        # 2. coarsest level: the first flow and the start of the segmentation path
+        t_cloth, t_body = cloth_feats[-1], body_feats[-1]
+        flow = self.flow_heads[0](torch.cat([t_cloth, t_body], dim=1))
+        flows = [flow]
+        x = self.seg_decoder[0](self.seg_middle(t_body))
+
+        # 3. coarse -> fine: residual flow refinement fused with the segmentation path
+        for k, i in enumerate(reversed(range(levels - 1)), start=1):
+            size = tuple(cloth_feats[i].shape[-2:])
+            t_cloth = F.interpolate(t_cloth, size=size, mode="bilinear") + self.cloth_lateral[i](cloth_feats[i])
+            t_body = F.interpolate(t_body, size=size, mode="bilinear") + self.body_lateral[i](body_feats[i])
+            flow = resize_flow(flow, size)
+            warped_t = apply_flow(t_cloth, flow)
+            flow = flow + self.flow_heads[k](torch.cat([warped_t, t_body, self.seg_to_flow[k - 1](x)], dim=1))
+            flows.append(flow)
+            warped_feats = apply_flow(cloth_feats[i], flow)
+            x = self.seg_decoder[k](torch.cat([x, body_feats[i], warped_feats], dim=1))
+
+        # 4. warp the input cloth at full resolution with the upsampled finest flow
+        size = tuple(cloth.shape[-2:])
+        warped_cloth = apply_flow(cloth, flow, size=size, padding_mode="border")
+        warped_mask = apply_flow(cloth_mask, flow, size=size, padding_mode="zeros")
+
+        # 5. segmentation at full resolution, then occlusion handling
+        seg_logits = self.seg_head(torch.cat([x, body_in, warped_cloth, warped_mask], dim=1))
+        aligned_cloth, aligned_mask = occlusion_aligned(warped_cloth, warped_mask, seg_logits)
+        return WarpOutput(flows, warped_cloth, warped_mask, seg_logits, aligned_mask, aligned_cloth)
+
+    # -- loading ------------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike, **kwargs) -> "FlowWarpNet":
+        """Load a model folder (``config.json`` + safetensors) written by ``save_pretrained``.
+
+        Only local folders; weights must match the config exactly.
+
+        Raises:
+            InputError: the folder is missing, has no config or weights, or its weights
+                do not fit the config (the message names the first mismatch).
+        """
+        path = Path(folder)
+        if not path.is_dir():
+            raise InputError(f"warp model folder not found: {path}")
+        if not (path / cls.config_name).is_file():
+            raise InputError(f"{path} is not a FlowWarpNet folder: it has no {cls.config_name}")
+        if not any(path.glob("*.safetensors")):
+            raise InputError(f"{path} has a config but no .safetensors weights")
+        kwargs.setdefault("low_cpu_mem_usage", False)
+        try:
+            model = super().from_pretrained(str(path), local_files_only=True, **kwargs)
+        except InputError:
+            raise
+        except (ValueError, RuntimeError, OSError, TypeError, KeyError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise InputError(f"cannot load the warp model in {path}: its weights do not match its config ({first})") from e
+        _check_loaded_exactly(model, path)
+        return model
+
+
+def _check_loaded_exactly(model: nn.Module, path: Path) -> None:
+    """Compare the model's state dict with the saved tensors: same names, same shapes (diffusers only warns)."""
+    from safetensors import safe_open
+
+    saved: dict[str, tuple[int, ...]] = {}
+    for file in sorted(path.glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as f:
+            for key in f.keys():
+                saved[key] = tuple(f.get_slice(key).get_shape())
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = sorted(set(expected) - set(saved))
+    extra = sorted(set(saved) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(saved) if expected[k] != saved[k])
+    if missing or extra or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if extra:
+            parts.append(f"{len(extra)} unexpected (e.g. {extra[0]})")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} of the wrong shape (e.g. {k}: config wants {expected[k]}, file has {saved[k]})")
+        raise InputError(f"weights in {path} do not match its config.json: " + "; ".join(parts))
