@@ -1,0 +1,108 @@
+"""``python -m vton train warp`` and ``python -m vton eval warp``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vton.cli import command
+from vton.errors import InputError
+from vton.types import DEFAULT_SIZE, parse_size
+
+
+def _size(text: str):
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+# ----------------------------------------------------------------------------- train
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, required=True, help="VITON-HD-layout folder (its train split is used)")
+    p.add_argument("--out", type=Path, required=True, help="folder for checkpoints/, logs/ and final/")
+    p.add_argument("--size", type=_size, default=DEFAULT_SIZE, help="H x W, divisible by 32 (default 256x192)")
+    p.add_argument("--batch-size", type=int, default=4, help="per process (default 4)")
+    p.add_argument("--steps", type=int, default=1000, help="optimizer steps in all (default 1000)")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--vgg", type=Path, default=None, help="torchvision VGG19 weights (.pth/.safetensors) for the perceptual loss")
+    p.add_argument("--save-every", type=int, default=250, help="checkpoint every N steps (default 250)")
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--image-every", type=int, default=100, help="TensorBoard image grid every N steps")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--base-channels", type=int, default=None, help="FlowWarpNet width (default 16)")
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even when CUDA is present")
+    p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
+
+
+@command(add_train_arguments)
+def train(args: argparse.Namespace) -> int:
+    """Train FlowWarpNet; prints the final folder and the last losses as JSON."""
+    from vton.train.common import tqdm_progress
+    from vton.warp.train import WarpTrainConfig, train_warp
+
+    if not Path(args.data).is_dir():
+        raise InputError(f"data folder not found: {args.data}")
+    for name in ("batch_size", "steps", "save_every", "log_every", "image_every"):
+        if getattr(args, name) <= 0:
+            raise InputError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    model = {} if args.base_channels is None else {"base_channels": args.base_channels}
+    config = WarpTrainConfig(
+        data=args.data, out=args.out, size=args.size, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
+        vgg=args.vgg, save_every=args.save_every, log_every=args.log_every, image_every=args.image_every,
+        resume=args.resume, seed=args.seed, num_workers=args.workers, mixed_precision=args.mixed_precision,
+        cpu=True if args.cpu else None, model=model,
+    )
+    result = train_warp(config, progress=tqdm_progress("train warp", disable=not sys.stderr.isatty()))
+    if result.final is not None:
+        print(json.dumps({"final": str(result.final), "step": result.step, "seconds": round(result.seconds, 1),
+                          "first_losses": result.first_losses, "losses": result.losses}, indent=2))
+    return 0
+
+
+# ----------------------------------------------------------------------------- eval
+
+
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, required=True, help="VITON-HD-layout folder")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--weights", type=Path, help="a FlowWarpNet folder (config.json + safetensors)")
+    which.add_argument("--tps", action="store_true", help="the training-free TPS baseline")
+    which.add_argument("--identity", action="store_true", help="no warp at all (the floor)")
+    p.add_argument("--size", type=_size, default=DEFAULT_SIZE, help="H x W evaluation size (default 256x192)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--limit", type=int, default=None, help="score only the first N pairs")
+    p.add_argument("--per-sample", action="store_true", help="include every pair's scores in the JSON")
+
+
+@command(add_eval_arguments)
+def evaluate(args: argparse.Namespace) -> int:
+    """Print the warper's scores on the split as JSON."""
+    import torch
+
+    from vton.train.common import tqdm_progress
+    from vton.warp.evaluate import evaluate_warper
+    from vton.warp.network import FlowWarpNet
+
+    if not Path(args.data).is_dir():
+        raise InputError(f"data folder not found: {args.data}")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    warper = FlowWarpNet.from_pretrained(args.weights) if args.weights else ("tps" if args.tps else "identity")
+    if isinstance(warper, FlowWarpNet) and (args.size[0] % warper.multiple or args.size[1] % warper.multiple):
+        raise InputError(f"--size must be divisible by {warper.multiple} for this network, got {args.size[0]}x{args.size[1]}")
+    result = evaluate_warper(
+        args.data, warper, size=args.size, split=args.split, batch_size=args.batch_size, limit=args.limit,
+        device=device, progress=tqdm_progress("eval warp", disable=not sys.stderr.isatty()),
+    )
+    if not args.per_sample:
+        result.pop("per_sample")
+    if args.weights:
+        result["weights"] = str(args.weights)
+    print(json.dumps(result, indent=2))
+    return 0

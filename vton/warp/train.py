@@ -1,0 +1,218 @@
+"""Training the warping network: one loop, run through Hugging Face Accelerate.
+
+The same code runs on one CPU, one GPU, or several processes (``torchrun
+--nproc_per_node N -m vton train warp ...``, or ``accelerate launch``). Sections,
+in order: config, data, model and optimizer, resume, the loop (losses,
+logging, checkpoints), the final export.
+
+Outputs under ``config.out``:
+
+- ``checkpoints/step-NNNNNN/`` (atomic; ``warp/`` model folder, optimizer, state),
+- ``logs/`` TensorBoard scalars (every loss term) and image grids,
+- ``final/`` the trained model as a diffusers folder (``FlowWarpNet.from_pretrained``).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from vton.errors import InputError
+from vton.tensors import TryOnBatch, collate
+from vton.train.common import Progress, export_final, latest_checkpoint, load_checkpoint, make_accelerator, save_checkpoint
+from vton.types import DEFAULT_SIZE, Size
+from vton.warp.losses import WarpLossWeights, warp_losses
+from vton.warp.network import FlowWarpNet, WarpOutput
+
+MODEL_NAME = "warp"
+
+
+# ----------------------------------------------------------------------------- config
+
+
+@dataclass
+class WarpTrainConfig:
+    """Everything one training run needs; the CLI fills it from its arguments."""
+
+    data: Path  # a VITON-HD-layout folder (train split)
+    out: Path  # checkpoints, logs and final/ go here
+    size: Size = DEFAULT_SIZE  # (H, W), divisible by 2**levels
+    batch_size: int = 4  # per process
+    steps: int = 1000  # optimizer steps in all (a resumed run continues up to this)
+    lr: float = 2e-4
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    vgg: Path | None = None  # torchvision VGG19 weights for the perceptual term
+    save_every: int = 250
+    log_every: int = 10
+    image_every: int = 100
+    resume: bool = False
+    seed: int = 0
+    num_workers: int = 0
+    mixed_precision: str = "no"
+    cpu: bool | None = None  # None: CUDA when present
+    model: dict = field(default_factory=dict)  # FlowWarpNet arguments (base_channels, channel_mults, ...)
+    weights: WarpLossWeights = field(default_factory=WarpLossWeights)
+
+
+@dataclass
+class WarpTrainResult:
+    final: Path | None  # the exported model folder (main process only)
+    step: int  # the last step done
+    losses: dict[str, float]  # the last logged loss terms (a running mean over log_every steps)
+    first_losses: dict[str, float]  # the first logged ones, to see the run went somewhere
+    seconds: float
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _forward(model, batch: TryOnBatch) -> WarpOutput:
+    return model(batch.cloth, batch.cloth_mask, batch.densepose, batch.parse_agnostic)
+
+
+def _image_grid(batch: TryOnBatch, out: WarpOutput, rows: int = 4) -> torch.Tensor:
+    """A ``(3, H', W')`` grid in ``[0, 1]``: cloth | warped | aligned | target | person, one row per sample."""
+    from vton.warp.losses import cloth_targets
+
+    region, true_cloth, _ = cloth_targets(batch)
+    n = min(rows, len(batch))
+    cols = [
+        batch.cloth[:n],
+        out.warped_cloth[:n],
+        out.aligned_cloth[:n],
+        true_cloth[:n] * region[:n] + (1 - region[:n]),
+        batch.person[:n],
+    ]
+    grid = torch.cat([torch.cat(list(c.detach().float().cpu()), dim=1) for c in cols], dim=2)
+    return grid.clamp(-1, 1).add(1).div(2)
+
+
+def _check_size(size: Size, multiple: int) -> None:
+    if size[0] % multiple or size[1] % multiple:
+        raise InputError(f"--size must be divisible by {multiple} (the warp network's levels), got {size[0]}x{size[1]}")
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def train_warp(config: WarpTrainConfig, progress: Progress | None = None) -> WarpTrainResult:
+    """Train a `FlowWarpNet` as ``config`` says; return where the final model is and the last losses."""
+    started = time.perf_counter()
+    out_dir = Path(config.out)
+    accelerator = make_accelerator(
+        config.seed, mixed_precision=config.mixed_precision, cpu=config.cpu, log_dir=out_dir / "logs"
+    )
+    main = accelerator.is_main_process
+
+    # 1. data
+    from vton.data import TryOnDataset
+
+    dataset = TryOnDataset(config.data, split="train", size=tuple(config.size))
+    if len(dataset) == 0:
+        raise InputError(f"no training pairs found in {config.data}")
+    loader = DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=True,
+        drop_last=len(dataset) >= config.batch_size * accelerator.num_processes,
+        collate_fn=collate,
+        num_workers=config.num_workers,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+
+    # 2. model, optimizer, perceptual loss
+    model = FlowWarpNet(**config.model)
+    _check_size(tuple(config.size), model.multiple)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    vgg = None
+    if config.vgg is not None:
+        from vton.nn.vgg import VGGPerceptualLoss
+
+        vgg = VGGPerceptualLoss.from_file(config.vgg).to(accelerator.device)
+
+    # 3. resume (before prepare: the weights load into the plain module)
+    step = 0
+    if config.resume and (ckpt := latest_checkpoint(out_dir)) is not None:
+        step, _ = load_checkpoint(ckpt, {MODEL_NAME: model}, optimizer)
+        accelerator.print(f"resumed from {ckpt} at step {step}")
+    elif config.resume:
+        accelerator.print(f"no checkpoint in {out_dir / 'checkpoints'}; starting from scratch")
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    if main:
+        accelerator.init_trackers(
+            "warp", config={k: str(v) for k, v in asdict(config).items()}
+        )
+
+    # 4. the loop
+    per_epoch = max(len(loader), 1)
+    epoch = step // per_epoch
+    skip = step % per_epoch
+    running: dict[str, float] = {}
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+    count = 0
+    model.train()
+    if progress is not None and main:
+        progress(step, config.steps, "")
+    while step < config.steps:
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(epoch)
+        epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
+        skip = 0
+        for raw in epoch_loader:
+            batch: TryOnBatch = raw.to(accelerator.device)
+            with accelerator.autocast():
+                out = _forward(model, batch)
+                terms = warp_losses(out, batch, config.weights, vgg)
+            loss = terms["total"]
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"warp loss is {loss.item()} at step {step}: {({k: v.item() for k, v in terms.items()})}")
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(loss)
+            if config.grad_clip:
+                accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            step += 1
+
+            for k, v in terms.items():
+                running[k] = running.get(k, 0.0) + float(v.detach())
+            count += 1
+            if step % config.log_every == 0 or step == config.steps:
+                last = {k: v / count for k, v in running.items()}
+                first = first or dict(last)
+                running, count = {}, 0
+                accelerator.log({f"loss/{k}": v for k, v in last.items()}, step=step)
+            if main and (step % config.image_every == 0 or step == config.steps):
+                _log_image(accelerator, "warp/cloth|warped|aligned|target|person", _image_grid(batch, out), step)
+            if progress is not None and main:
+                progress(step, config.steps, f"loss {float(loss):.4f}")
+            if step % config.save_every == 0 or step == config.steps:
+                save_checkpoint(
+                    out_dir, step, {MODEL_NAME: model}, optimizer,
+                    {"config": {k: str(v) for k, v in asdict(config).items()}, "losses": last},
+                    accelerator=accelerator,
+                )
+            if step >= config.steps:
+                break
+        epoch += 1
+
+    # 5. final export
+    accelerator.wait_for_everyone()
+    final = None
+    if main:
+        final = export_final(out_dir / "final", accelerator.unwrap_model(model))
+    accelerator.end_training()
+    return WarpTrainResult(final, step, last, first, time.perf_counter() - started)
+
+
+def _log_image(accelerator, tag: str, image: torch.Tensor, step: int) -> None:
+    try:
+        writer = accelerator.get_tracker("tensorboard", unwrap=True)
+    except (ValueError, KeyError):
+        return
+    if hasattr(writer, "add_image"):
+        writer.add_image(tag, image, step)
