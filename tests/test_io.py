@@ -236,6 +236,13 @@ def test_mask_round_trip_and_jpeg_threshold(tmp_path):
     assert (loaded != mask).mean() < 0.01
 
 
+def test_mask_saved_as_raw_zero_one_is_read_as_is(tmp_path):
+    mask = np.zeros((32, 32), np.uint8)
+    mask[8:20, 4:30] = 1
+    Image.fromarray(mask, "L").save(tmp_path / "raw.png")
+    np.testing.assert_array_equal(vio.load_mask(tmp_path / "raw.png"), mask)
+
+
 def test_keypoints_json_round_trip_and_errors(tmp_path):
     kp = np.random.default_rng(1).uniform(1, 100, (25, 3)).astype(np.float32)
     kp[3] = 0

@@ -50,7 +50,10 @@ def _read_bytes(source: ImageSource) -> tuple[bytes, str]:
             raise InputError(f"file not found: {path}")
         if path.is_dir():
             raise InputError(f"{path} is a folder, not an image file")
-        return path.read_bytes(), str(path)
+        try:
+            return path.read_bytes(), str(path)
+        except OSError as e:
+            raise InputError(f"cannot read {path}: {e.strerror or e}") from None
     if hasattr(source, "read"):
         data = source.read()
         name = str(getattr(source, "name", "the uploaded file"))
@@ -183,11 +186,20 @@ def load_label_png(path: ImageSource, *, max_pixels: int = MAX_PIXELS) -> np.nda
 
 
 def load_mask(path: ImageSource, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Read a mask into ``uint8 (H, W)`` in {0, 1}: 8-bit images are thresholded at 128 (JPEG-safe)."""
+    """Read a mask into ``uint8 (H, W)`` in {0, 1}.
+
+    8-bit images are thresholded at 128 (JPEG-safe), after conversion to
+    greyscale; a greyscale or palette image whose values are all 0 or 1 is
+    taken as the mask itself (masks saved without scaling to 0/255).
+    """
     data, name = _read_bytes(path)
     im = _open_decoded(data, name, max_pixels)
     if im.mode == "1":
         return np.array(im, dtype=np.uint8)
+    if im.mode in ("L", "P"):
+        values = np.asarray(im)
+        if values.size and int(values.max()) <= 1:
+            return values.astype(np.uint8)
     if im.mode.startswith("I;16") or im.mode == "I":
         return (_to_uint8_array(im) >= 128).astype(np.uint8)
     if im.mode in ("RGBA", "LA", "PA"):
