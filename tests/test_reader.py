@@ -3,6 +3,7 @@ and on a synthetic folder with ground truth.
 """
 from __future__ import annotations
 
+import pickle
 import shutil
 import subprocess
 import sys
@@ -246,6 +247,9 @@ def test_try_on_dataset_batches_through_a_data_loader(original):
     assert batch.person.min() >= -1 and batch.person.max() <= 1
     torch.testing.assert_close(batch.parse.sum(1), torch.ones(2, 64, 48))
     assert batch.gt_flow is None
+    # worker processes receive the dataset pickled
+    clone = pickle.loads(pickle.dumps(data))
+    torch.testing.assert_close(clone[1]["cloth"], data[1]["cloth"])
 
 
 # ----------------------------------------------------------------------------- a synthetic folder
