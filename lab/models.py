@@ -1,0 +1,150 @@
+"""Models, loaded once per process (`st.cache_resource`) from local folders only.
+
+A model choice that cannot be loaded (missing folder, wrong shapes) raises
+`vton.errors.InputError`; the page shows it with ``st.error`` and the rest of the
+lab keeps working. `describe_weights` says in plain words which weights are in use.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from lab.library import require
+from lab.settings import DEFAULT_STEPS, DEFAULT_WEIGHTS, ModelChoice
+from vton.errors import InputError
+
+
+def torch_dtype(name: str):
+    import torch
+
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the warper...")
+def load_warper(folder: str, device: str, dtype: str):
+    """`vton.warp.FlowWarpNet` from ``folder``, in eval mode on ``device``."""
+    FlowWarpNet = require("vton.warp", "FlowWarpNet")
+    net = FlowWarpNet.from_pretrained(folder)
+    return net.to(device=device, dtype=torch_dtype(dtype)).eval()
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the try-on pipeline...")
+def load_pipeline(choice: ModelChoice):
+    """`vton.diffusion.pipeline.TryOnPipeline` for ``choice``: a pipeline folder with components replaced.
+
+    Without a pipeline folder, a warper, a VAE and a UNet folder build one with the default DDIM scheduler.
+    Components that do not fit together raise `InputError` (the pipeline checks them).
+    """
+    pipeline = require("vton.diffusion.pipeline", "TryOnPipeline", "load_pipeline", "default_scheduler")
+    TryOnPipeline, load_folder, default_scheduler = pipeline
+    load_vae = require("vton.diffusion.vae", "load_vae")
+    TryOnUNet = require("vton.diffusion.unet", "TryOnUNet")
+    device, dtype = choice.device, torch_dtype(choice.dtype)
+    if choice.pipeline:
+        pipe = load_folder(choice.pipeline, device=device, dtype=dtype)
+    elif choice.warper and choice.vae and choice.unet:
+        pipe = None
+    else:
+        raise InputError("no diffusion weights: set a pipeline folder, or a warper, a VAE and a UNet folder, "
+                         "in the sidebar")
+    warper = load_warper(choice.warper, choice.device, choice.dtype) if choice.warper else pipe.warper
+    vae = load_vae(choice.vae, device=device, dtype=dtype) if choice.vae else pipe.vae
+    unet = _load_unet(TryOnUNet, choice.unet, device, dtype) if choice.unet else pipe.unet
+    if pipe is None or choice.warper or choice.vae or choice.unet:
+        pipe = TryOnPipeline(warper=warper, vae=vae, unet=unet,
+                             scheduler=pipe.scheduler if pipe is not None else default_scheduler())
+    return pipe
+
+
+def _load_unet(cls, folder: str, device, dtype):
+    if not Path(folder).is_dir():
+        raise InputError(f"UNet folder not found: {folder}")
+    try:
+        unet = cls.from_pretrained(folder, local_files_only=True, low_cpu_mem_usage=False)
+    except InputError:
+        raise
+    except (OSError, ValueError, RuntimeError, TypeError, KeyError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"cannot load the UNet in {folder}: {first}") from None
+    return unet.to(device=device, dtype=dtype).eval()
+
+
+def _model_card_steps(folder: str | None) -> int | None:
+    if not folder:
+        return None
+    card = Path(folder) / "MODEL_CARD.md"
+    if card.is_file():
+        m = re.search(r"(?i)(?:ddim|inference|sampling)[ _-]*steps?\D{0,20}(\d{1,3})", card.read_text(errors="ignore"))
+        if m and 1 <= int(m.group(1)) <= 200:
+            return int(m.group(1))
+    for cfg in (Path(folder) / "model_index.json", Path(folder) / "pipeline.json", Path(folder) / "config.json"):
+        if cfg.is_file():
+            try:
+                data = json.loads(cfg.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            for key in ("num_inference_steps", "default_num_inference_steps", "default_steps"):
+                if isinstance(data.get(key), int) and 1 <= data[key] <= 200:
+                    return data[key]
+    return None
+
+
+@st.cache_data(show_spinner=False)
+def _default_steps(folder: str | None, mtime: float) -> int:
+    return _model_card_steps(folder) or DEFAULT_STEPS
+
+
+def default_steps(choice: ModelChoice) -> int:
+    """DDIM steps the model card (or pipeline config) recommends; 50 when it says nothing."""
+    folder = choice.pipeline
+    mtime = Path(folder).stat().st_mtime if folder and Path(folder).is_dir() else 0.0
+    return _default_steps(folder, mtime)
+
+
+@st.cache_data(show_spinner=False)
+def _folder_fingerprint(folder: str, mtimes: tuple[float, ...]) -> str:
+    h = hashlib.sha256()
+    for f in sorted(Path(folder).rglob("*.safetensors")):
+        with open(f, "rb") as fh:
+            h.update(fh.read(1 << 20))  # the header and first tensors are enough to tell versions apart
+        h.update(str(f.stat().st_size).encode())
+    return h.hexdigest()[:12]
+
+
+def fingerprint(folder: str | None) -> str | None:
+    """A short id of the weights in ``folder`` (for cache keys and the export manifest)."""
+    if not folder or not Path(folder).is_dir():
+        return None
+    mtimes = tuple(f.stat().st_mtime for f in sorted(Path(folder).rglob("*.safetensors")))
+    return _folder_fingerprint(folder, mtimes) if mtimes else None
+
+
+def model_versions(choice: ModelChoice) -> dict[str, Any]:
+    """Folders and weight fingerprints of every model in use (for the export manifest)."""
+    parts = {"warper": choice.warper_folder}
+    for name in ("vae", "unet"):
+        parts[name] = getattr(choice, name) or (str(Path(choice.pipeline) / name) if choice.pipeline else None)
+    out: dict[str, Any] = {name: {"folder": f, "weights": fingerprint(f)} for name, f in parts.items()}
+    out["pipeline"] = choice.pipeline
+    out["device"], out["dtype"] = choice.device, choice.dtype
+    card = Path(choice.pipeline) / "MODEL_CARD.md" if choice.pipeline else None
+    if card is not None and card.is_file():
+        out["model_card"] = card.read_text(errors="ignore").strip().splitlines()[0][:200]
+    return out
+
+
+def describe_weights(choice: ModelChoice) -> str:
+    """One sentence: which weights the lab uses right now."""
+    if choice.pipeline is None and not choice.warper:
+        return ("No weights are available: the embedded weights (assets/weights) are not trained yet and no folder "
+                "is set. Preprocessing and the TPS baseline still work.")
+    where = "the embedded weights in assets/weights" if choice.pipeline and Path(choice.pipeline) == DEFAULT_WEIGHTS \
+        else f"the pipeline in {choice.pipeline}" if choice.pipeline else "no pipeline folder"
+    replaced = [f"{n} from {getattr(choice, n)}" for n in ("warper", "vae", "unet") if getattr(choice, n)]
+    return f"Using {where}" + (f", with {', '.join(replaced)}" if replaced else "") + \
+        f" on {choice.device} ({choice.dtype})."

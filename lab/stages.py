@@ -1,0 +1,256 @@
+"""Stage results, cached by a hash of the inputs and the parameters that change them.
+
+The cache graph (each arrow is one cached call; a slider re-runs only what is downstream of it)::
+
+    input bytes ──► person (keypoints, masks, parse, IUV, agnostic)   key: person pixels + user maps
+                └─► cloth (mask)                                       key: cloth pixels
+    person, cloth, warper ──► warp (flows, warped cloth/mask)          key: + warper weights
+    person, cloth ──► TPS baseline
+    person, cloth, pipeline ──► conditioning ──► sample(steps, eta, strength, seeds)
+    sample ──► decoded trajectory frame (step, x_t | x0)               key: run key + step
+
+Array-valued arguments carry a leading underscore so Streamlit does not hash
+them; the string ``key`` argument stands for them. Sampling results keep
+tensors and a decoder, so they live in `st.cache_resource` (no pickling) and are
+treated as read-only.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import numpy as np
+import streamlit as st
+
+from lab.inputs import LabInput, digest
+from lab.library import require
+from vton.types import Cloth, Person, Size, Source
+
+Progress = Callable[[int, int, str], None]
+
+
+def progress_in(placeholder) -> Progress:
+    """A library progress callback ``(done, total, message)`` that draws ``st.progress`` into ``placeholder``."""
+
+    def report(done: int, total: int, message: str = "") -> None:
+        placeholder.progress(min(max(done / max(total, 1), 0.0), 1.0), text=f"{message} ({done}/{total})")
+
+    return report
+
+
+# ----------------------------------------------------------------------------- preprocessing
+
+
+@dataclass(frozen=True)
+class UserMaps:
+    """Maps the user uploaded on the preprocessing page, replacing the built-in ones."""
+
+    parse: np.ndarray | None = None  # uint8 (H, W) CIHP labels
+    densepose: np.ndarray | None = None  # uint8 (H, W, 3) IUV
+
+    @property
+    def key(self) -> str:
+        return digest(self.parse, self.densepose)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _person(key: str, _inp: LabInput, _maps: UserMaps, _progress: Progress | None) -> Person:
+    preprocess_person = require("vton.preprocess", "preprocess_person")
+    if _inp.pair is not None and _maps.parse is None and _maps.densepose is None:
+        return _inp.pair.person  # the dataset's own maps
+    parse, densepose = _maps.parse, _maps.densepose
+    if _inp.pair is not None:  # dataset maps stand in for what the user did not replace
+        parse = _inp.pair.person.parse if parse is None else parse
+        densepose = _inp.pair.person.densepose if densepose is None else densepose
+    person = preprocess_person(_inp.person_image, parse=parse, densepose=densepose, progress=_progress)
+    if _inp.pair is not None:
+        sources = dict(person.sources)
+        for name, mine in (("parse", _maps.parse), ("densepose", _maps.densepose)):
+            if mine is None:
+                sources[name] = _inp.pair.person.sources.get(name, Source.DATASET)
+        person = replace(person, sources=sources)
+    return person
+
+
+def person_stage(inp: LabInput, maps: UserMaps, progress: Progress | None = None) -> Person:
+    """The preprocessed person; dataset inputs keep their maps unless the user replaced one."""
+    return _person(digest(inp.person_key, maps.key), inp, maps, progress)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _cloth(key: str, _inp: LabInput) -> Cloth:
+    if _inp.pair is not None:
+        return _inp.pair.cloth
+    preprocess_cloth = require("vton.preprocess", "preprocess_cloth")
+    return preprocess_cloth(_inp.cloth_image)
+
+
+def cloth_stage(inp: LabInput) -> Cloth:
+    """The cloth with its mask (the dataset's mask for dataset inputs)."""
+    return _cloth(inp.cloth_key, inp)
+
+
+def stage_key(inp: LabInput, maps: UserMaps) -> str:
+    """The key of the (person, cloth) pair after preprocessing."""
+    return digest(inp.person_key, maps.key, inp.cloth_key)
+
+
+# ----------------------------------------------------------------------------- warping
+
+
+@dataclass(frozen=True)
+class WarpView:
+    """A warp result as numpy arrays for drawing (batch of one)."""
+
+    flows: list[np.ndarray]  # coarse -> fine, float32 (2, h, w) normalized offsets
+    warped_cloth: np.ndarray  # uint8 (H, W, 3), before occlusion handling
+    warped_mask: np.ndarray  # float32 (H, W) in [0, 1]
+    aligned_cloth: np.ndarray  # uint8 (H, W, 3), after occlusion handling
+    aligned_mask: np.ndarray  # float32 (H, W) in [0, 1]
+    segmentation: np.ndarray  # uint8 (H, W) HR-VITON group per pixel
+    seconds: float
+
+
+def _np(t) -> np.ndarray:
+    return t.detach().float().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _warp(key: str, _net, _person: Person, _cloth: Cloth, device: str, dtype: str) -> WarpView:
+    import torch
+
+    from lab.models import torch_dtype
+    from vton.tensors import densepose_to_tensor, groups_one_hot, image_to_tensor, mask_to_tensor, tensor_to_image
+
+    dt = torch_dtype(dtype)
+    inputs = [image_to_tensor(_cloth.image), mask_to_tensor(_cloth.mask), densepose_to_tensor(_person.densepose),
+              groups_one_hot(_person.parse_agnostic)]
+    inputs = [t[None].to(device=device, dtype=dt) for t in inputs]
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        out = _net(*inputs)
+    seconds = time.perf_counter() - t0
+    return WarpView(
+        flows=[_np(f[0]) for f in out.flows],
+        warped_cloth=tensor_to_image(out.warped_cloth[0]),
+        warped_mask=_np(out.warped_mask[0, 0]),
+        aligned_cloth=tensor_to_image(out.aligned_cloth[0]),
+        aligned_mask=_np(out.aligned_mask[0, 0]),
+        segmentation=_np(out.seg_logits[0].argmax(0)).astype(np.uint8),
+        seconds=seconds,
+    )
+
+
+def warp_stage(key: str, net, weights_id: str, person: Person, cloth: Cloth, device: str, dtype: str) -> WarpView:
+    """Run the warper once per (pair, weights, device, dtype)."""
+    return _warp(digest(key, weights_id, device, dtype), net, person, cloth, device, dtype)
+
+
+@dataclass(frozen=True)
+class TPSView:
+    flow: np.ndarray  # float32 (2, H, W) normalized offsets
+    warped_cloth: np.ndarray  # uint8 (H, W, 3)
+    warped_mask: np.ndarray  # uint8 (H, W) {0, 1}
+    src_points: np.ndarray
+    dst_points: np.ndarray
+    seconds: float
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _tps(key: str, _person: Person, _cloth: Cloth) -> TPSView:
+    from vton.viz import warp_image
+
+    tps_flow = require("vton.warp.tps", "tps_flow")
+    t0 = time.perf_counter()
+    res = tps_flow(_cloth.mask, _person.keypoints, _person.size)
+    flow = _np(res.flow).astype(np.float32)
+    flow = flow[0] if flow.ndim == 4 else flow
+    seconds = time.perf_counter() - t0
+    warped = warp_image(_cloth.image, flow)
+    mask = (warp_image(_cloth.mask * 255, flow) > 127).astype(np.uint8)
+    return TPSView(flow, warped, mask, _np(res.src_points), _np(res.dst_points), seconds)
+
+
+def tps_stage(key: str, person: Person, cloth: Cloth) -> TPSView:
+    """The training-free TPS baseline (garment corners -> shoulders and hips)."""
+    return _tps(key, person, cloth)
+
+
+# ----------------------------------------------------------------------------- diffusion
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """Everything that changes a sampling result."""
+
+    steps: int
+    eta: float
+    strength: float
+    seeds: tuple[int, ...]
+
+
+@dataclass
+class Run:
+    """A finished sampling run with what the lab shows about it."""
+
+    key: str
+    params: RunParams
+    result: Any  # vton.diffusion.TryOnResult
+    composite: np.ndarray  # uint8 (H, W, 3): agnostic with the warped cloth pasted in
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def images(self) -> list[np.ndarray]:
+        return list(self.result.images)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _conditioning(key: str, _pipe, _person: Person, _cloth: Cloth, size: Size):
+    return _pipe.prepare(_person, _cloth, size)
+
+
+@st.cache_resource(max_entries=24, show_spinner=False)
+def _sample(key: str, _params: RunParams, _pipe, _cond, _progress: Progress | None) -> Run:
+    params = _params
+    t0 = time.perf_counter()
+    result = _pipe.sample(_cond, num_inference_steps=params.steps, eta=params.eta, strength=params.strength,
+                          seeds=list(params.seeds), record_trajectory=True, progress=_progress)
+    seconds = time.perf_counter() - t0
+    composite = getattr(result, "composite", None)
+    if composite is None:
+        composite = getattr(_cond, "composite", None)
+    composite = _to_image(composite)
+    return Run(key, params, result, composite, seconds)
+
+
+def _to_image(x) -> np.ndarray | None:
+    if x is None:
+        return None
+    if isinstance(x, (list, tuple)):
+        x = x[0]
+    if hasattr(x, "detach"):
+        from vton.tensors import tensor_to_image
+
+        return tensor_to_image(x)
+    return np.asarray(x)
+
+
+def sample_stage(pair_key: str, model_id: str, pipe, person: Person, cloth: Cloth, size: Size, params: RunParams,
+                 progress: Progress | None = None) -> Run:
+    """Prepare the conditioning once per (pair, model, size), then sample once per ``params``."""
+    cond_key = digest(pair_key, model_id, str(size))
+    cond = _conditioning(cond_key, pipe, person, cloth, size)
+    return _sample(digest(cond_key, repr(params)), params, pipe, cond, progress)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def decode_frame(run_key: str, step: int, which: str, _run: Run, index: int = 0) -> np.ndarray:
+    """Decode one trajectory step (``which`` is ``"x0"`` or ``"xt"``) of sample ``index`` to ``uint8``."""
+    frame = _run.result.trajectory.decode(step, which=which)
+    if isinstance(frame, (list, tuple)):
+        frame = frame[index]
+    elif hasattr(frame, "ndim") and frame.ndim == 4:
+        frame = frame[index]
+    return _to_image(frame)

@@ -1,0 +1,114 @@
+"""Preprocessing: every map the person and cloth photos turn into, each with its source."""
+import numpy as np
+import streamlit as st
+
+from lab import ui
+from lab.session import USER_DENSEPOSE, USER_PARSE, get_prepared
+from lab.settings import current
+from vton import viz
+from vton.errors import InputError
+from vton.types import Body25
+
+s = current()
+st.title("Preprocessing")
+st.caption("Pose (OpenPose BODY_25), person mask, parse map (CIHP labels), DensePose-style IUV, agnostic image "
+           "and mask, cloth mask. Each map says where it came from.")
+
+
+def _store_upload(widget_key: str, state_key: str, kind: str) -> None:
+    """Decode an uploaded parse / DensePose file into session state (at the working size)."""
+    from vton.io import load_image, load_label_png
+
+    up = st.session_state.get(widget_key)
+    if up is None:
+        st.session_state.pop(state_key, None)
+        st.session_state.pop(state_key + "_error", None)
+        return
+    try:
+        data = up.getvalue()
+        array = load_label_png(data) if kind == "parse" else load_image(data, min_side=1)
+        if kind == "parse" and array.size and int(array.max()) > 19:
+            raise InputError(f"{up.name} holds label {int(array.max())}; a CIHP parse map has labels 0..19")
+        if kind == "densepose" and array.size and int(array[..., 0].max()) > 24:
+            raise InputError(f"{up.name} has part index {int(array[..., 0].max())} in its first channel; "
+                             "an IUV image has parts 0..24")
+        st.session_state[state_key] = viz.resize(array, s.size, nearest=True)
+        st.session_state.pop(state_key + "_error", None)
+    except InputError as e:
+        st.session_state.pop(state_key, None)
+        st.session_state[state_key + "_error"] = f"{kind} file: {e}"
+
+
+with st.expander("Replace a built-in map with your own file", icon=":material/upload_file:"):
+    c1, c2 = st.columns(2)
+    c1.file_uploader("Parse map (PNG: CIHP labels, VITON-HD palette or greyscale)", key="upload_parse",
+                     on_change=_store_upload, args=("upload_parse", USER_PARSE, "parse"))
+    c2.file_uploader("DensePose IUV image (PNG: I, U, V channels)", key="upload_densepose",
+                     on_change=_store_upload, args=("upload_densepose", USER_DENSEPOSE, "densepose"))
+    st.caption("Files are resized (nearest) to the working size. They replace the built-in maps on every page "
+               "until removed.")
+for key in (USER_PARSE, USER_DENSEPOSE):
+    if st.session_state.get(key + "_error"):
+        st.error(st.session_state[key + "_error"], icon=":material/error:")
+
+prep = get_prepared(s)
+if prep is not None:
+    person, cloth = prep.person, prep.cloth
+    src = person.sources
+    ui.notes(person.notes)
+    opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="pre_opacity")
+
+    st.subheader("Pose")
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        st.plotly_chart(viz.skeleton_figure(person.image, person.keypoints), width="stretch",
+                        key="skeleton", config={"displaylogo": False})
+        st.caption(f"BODY_25 keypoints · source: {getattr(src.get('keypoints'), 'value', 'unknown')} · "
+                   "hover a joint for its name and confidence")
+    with c2:
+        kp = person.keypoints
+        st.dataframe(
+            {"joint": [b.name for b in Body25], "x": kp[:, 0].round(1), "y": kp[:, 1].round(1),
+             "confidence": kp[:, 2].round(2)},
+            height=420, hide_index=True,
+        )
+        from vton.io import keypoints_to_openpose_json
+        import json
+
+        st.download_button("Download keypoints (OpenPose JSON)", json.dumps(keypoints_to_openpose_json(kp)),
+                           file_name="keypoints.json", mime="application/json", icon=":material/download:")
+
+    st.subheader("Masks and maps")
+    cols = st.columns(4)
+    ui.image(viz.overlay_mask(person.image, person.person_mask, (0, 200, 255), opacity), "Person mask",
+             source=src.get("person_mask"), container=cols[0], key="person_mask")
+    ui.image(viz.colorize_parse(person.parse), "Parse map", source=src.get("parse"), container=cols[1],
+             key="parse")
+    from vton.preprocess.densepose import colorize_iuv
+
+    ui.image(colorize_iuv(person.densepose), "DensePose parts (I)", source=src.get("densepose"),
+             container=cols[2], key="densepose_i")
+    uv = np.concatenate([person.densepose[..., 1], person.densepose[..., 2]], axis=1)
+    ui.image(viz.heatmap(uv.astype(np.float32), 255.0), "DensePose U | V", source=src.get("densepose"),
+             container=cols[3], key="densepose_uv")
+    with st.expander("Parse legend", expanded=True):
+        legend = viz.parse_legend(person.parse)
+        st.markdown("  ".join(
+            f"<span style='display:inline-block;width:0.9em;height:0.9em;background:{e.color};"
+            f"border:1px solid #888;vertical-align:middle'></span> {e.name} ({e.fraction:.1%})" for e in legend),
+            unsafe_allow_html=True)
+
+    st.subheader("Agnostic (what the try-on may repaint)")
+    cols = st.columns(4)
+    ui.image(viz.overlay_mask(person.image, person.agnostic_mask, (255, 0, 128), opacity), "Agnostic mask on photo",
+             source=src.get("agnostic_mask"), container=cols[0], key="agnostic_mask")
+    ui.image(person.agnostic, "Agnostic image", source=src.get("agnostic"), container=cols[1], key="agnostic")
+    ui.image(viz.colorize_parse(person.parse_agnostic), "Parse-agnostic", source=src.get("parse_agnostic"),
+             container=cols[2], key="parse_agnostic")
+
+    st.subheader("Cloth")
+    cols = st.columns(4)
+    ui.image(cloth.image, "Cloth", source=cloth.sources.get("image"), container=cols[0], key="cloth")
+    ui.image(cloth.mask, "Cloth mask", source=cloth.sources.get("mask"), container=cols[1], key="cloth_mask")
+    ui.image(viz.overlay_mask(cloth.image, 1 - cloth.mask, (0, 0, 0), opacity), "Cloth with background dimmed",
+             container=cols[2], key="cloth_masked")

@@ -1,0 +1,79 @@
+"""Compare: two runs side by side (steps, seed, models or input), their difference, SSIM / PSNR vs ground truth."""
+from dataclasses import replace
+
+import streamlit as st
+
+from lab import stages, ui
+from lab.session import get_pipeline, get_prepared, run_sampling
+from lab.settings import INPUT_SAMPLE, MAX_SEED, ModelChoice, current, synthetic_names, PHOTO_SAMPLE
+from vton import viz
+
+s = current()
+st.title("Compare")
+st.caption("Run A uses the sidebar's settings; run B starts from them and changes what you set below. "
+           "Both are cached, so switching back and forth is instant.")
+
+with st.expander("Run B settings", expanded=True):
+    c = st.columns(4)
+    b_steps = c[0].slider("DDIM steps (B)", 1, 200, min(200, max(1, s.sampling.steps * 2)), key="cmp_steps")
+    b_seed = c[1].number_input("Seed (B)", 0, MAX_SEED, s.sampling.seed, key="cmp_seed")
+    b_eta = c[2].slider("eta (B)", 0.0, 1.0, s.sampling.eta, 0.05, key="cmp_eta")
+    b_pipeline = c[3].text_input("Pipeline folder (B)", value=s.models.pipeline or "", key="cmp_pipeline",
+                                 help="Another weights folder to compare models; empty: same as A.")
+    try:
+        options = [f"synthetic: {n}" for n in synthetic_names()] + [PHOTO_SAMPLE]
+    except Exception:
+        options = [PHOTO_SAMPLE]
+    b_sample = st.selectbox("Input (B)", ["same as A"] + options, key="cmp_input")
+
+s_b = replace(
+    s,
+    sampling=replace(s.sampling, steps=int(b_steps), seed=int(b_seed), eta=float(b_eta)),
+    models=replace(s.models, pipeline=b_pipeline.strip() or s.models.pipeline),
+    inputs=s.inputs if b_sample == "same as A" else replace(s.inputs, kind=INPUT_SAMPLE, sample=b_sample),
+)
+
+results = {}
+cols = st.columns(2)
+for col, name, settings in zip(cols, "AB", (s, s_b)):
+    with col:
+        sp = settings.sampling
+        st.subheader(f"Run {name}")
+        st.caption(f"{sp.steps} steps · eta {sp.eta:g} · strength {sp.strength:g} · seed {sp.seed}")
+        prep = get_prepared(settings)
+        loaded = get_pipeline(settings) if prep is not None else None
+        if loaded is None:
+            continue
+        pipe, model_id = loaded
+        run = run_sampling(settings, prep, pipe, model_id, stages.RunParams(sp.steps, sp.eta, sp.strength, (sp.seed,)))
+        if run is None:
+            continue
+        results[name] = (run, prep)
+        ui.image(run.images[0], f"Run {name} ({run.result.timings.get('sampling', run.seconds):.2f} s sampling)",
+                 key=f"cmp_{name}")
+        truth = prep.inp.truth_image
+        if truth is not None:
+            m = viz.image_metrics(run.images[0], truth)
+            mc = st.columns(2)
+            mc[0].metric("SSIM vs ground truth", f"{m['ssim']:.3f}")
+            mc[1].metric("PSNR vs ground truth", f"{m['psnr']:.2f} dB")
+        else:
+            st.caption("No ground truth for this input (SSIM / PSNR need a paired sample).")
+
+if len(results) == 2:
+    (ra, pa), (rb, pb) = results["A"], results["B"]
+    st.subheader("Difference |A - B|")
+    a, b = ra.images[0], rb.images[0]
+    if a.shape != b.shape:
+        st.error(f"The runs have different sizes ({a.shape[:2]} vs {b.shape[:2]}); no difference image.")
+    else:
+        gain = st.slider("Gain", 1.0, 16.0, 4.0, 1.0, key="cmp_gain")
+        cols = st.columns(3)
+        ui.image(viz.difference_image(a, b, gain), f"|A - B| x {gain:g}", container=cols[0], key="cmp_diff")
+        m = viz.image_metrics(b, a)
+        cols[1].metric("SSIM(A, B)", f"{m['ssim']:.3f}")
+        cols[1].metric("PSNR(A, B)", f"{m['psnr']:.2f} dB")
+        for col, (name, (run, prep)) in zip([cols[2]], [("A", results["A"])]):
+            if prep.inp.truth_image is not None:
+                ui.image(viz.difference_image(run.images[0], prep.inp.truth_image, gain),
+                         f"|A - ground truth| x {gain:g}", container=col, key="cmp_diff_gt")
