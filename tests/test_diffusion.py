@@ -1,0 +1,370 @@
+"""Latent diffusion: TryOnUNet, VAE loading, the two-branch loss, TryOnPipeline and its trajectory.
+
+Everything is tiny: 64x48 images, 8x6 latents, a few DDIM steps.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from diffusers import AutoencoderKL
+
+from vton.diffusion.pipeline import TryOnPipeline, default_scheduler, load_pipeline
+from vton.diffusion.train_unet import LossWeights, UNetBatch, two_branch_loss
+from vton.diffusion.unet import TryOnUNet
+from vton.diffusion.vae import decode, encode, load_vae, sd_vae_config, small_vae_config
+from vton.errors import InputError
+from vton.types import Cloth, Person
+from vton.warp.network import FlowWarpNet
+
+SIZE = (64, 48)
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+def tiny_unet(**kw) -> TryOnUNet:
+    cfg = dict(block_channels=(16, 32), attention_levels=(False, True), heads=2) | kw
+    return TryOnUNet(**cfg)
+
+
+def randomize(module: torch.nn.Module, seed: int = 0, std: float = 0.05) -> torch.nn.Module:
+    """Give zero-initialised layers (output convs, attention outputs) random weights, so every path matters."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.abs().sum() == 0:
+                p.copy_(torch.randn(p.shape, generator=g) * std)
+    return module
+
+
+def tiny_vae() -> AutoencoderKL:
+    torch.manual_seed(0)
+    return AutoencoderKL(**small_vae_config(block_out_channels=(8, 8, 8, 8), norm_num_groups=4)).eval()
+
+
+def tiny_pipeline(unet: TryOnUNet | None = None) -> TryOnPipeline:
+    torch.manual_seed(0)
+    warper = FlowWarpNet(base_channels=4, channel_mults=(1, 2, 2)).eval()
+    unet = unet or randomize(tiny_unet())
+    return TryOnPipeline(warper=warper, vae=tiny_vae(), unet=unet.eval(), scheduler=default_scheduler())
+
+
+def fake_person_and_cloth(size=SIZE, seed=0) -> tuple[Person, Cloth]:
+    rng = np.random.default_rng(seed)
+    h, w = size
+    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    mask = np.zeros((h, w), np.uint8)
+    mask[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 1
+    agnostic = image.copy()
+    agnostic[mask == 1] = 128
+    parse = rng.integers(0, 20, (h, w)).astype(np.uint8)
+    iuv = np.stack([rng.integers(0, 25, (h, w)), rng.integers(0, 256, (h, w)), rng.integers(0, 256, (h, w))], -1).astype(np.uint8)
+    person = Person(image=image, keypoints=np.zeros((25, 3), np.float32), person_mask=np.ones((h, w), np.uint8), parse=parse,
+                    densepose=iuv, agnostic=agnostic, agnostic_mask=mask, parse_agnostic=parse)
+    cloth = Cloth(image=rng.integers(0, 256, (h, w, 3), dtype=np.uint8), mask=mask.copy())
+    return person, cloth
+
+
+@pytest.fixture(scope="module")
+def pipe() -> TryOnPipeline:
+    return tiny_pipeline()
+
+
+@pytest.fixture(scope="module")
+def cond(pipe):
+    return pipe.prepare(*fake_person_and_cloth(), size=SIZE)
+
+
+# ----------------------------------------------------------------------------- UNet
+
+
+@pytest.mark.parametrize(
+    "config, latent",
+    [
+        (dict(block_channels=(16, 32), attention_levels=(False, True)), (8, 6)),
+        (dict(block_channels=(16, 32, 32), attention_levels=(False, False, True), layers_per_block=2), (8, 12)),
+        (dict(block_channels=(8, 16, 16, 16), attention_levels=(False, False, True, True), mid_attention=False), (16, 8)),
+        (dict(block_channels=(16,), attention_levels=(True,)), (5, 3)),
+    ],
+)
+def test_unet_output_has_latent_shape(config, latent):
+    unet = TryOnUNet(heads=2, **config)
+    x = torch.randn(3, 9, *latent)
+    assert unet(x, torch.tensor([0, 500, 999])).shape == (3, 4, *latent)
+    assert unet(x, 7).shape == (3, 4, *latent)  # a scalar timestep broadcasts
+
+
+def test_unet_rejects_latent_size_not_divisible_by_its_levels():
+    unet = tiny_unet(block_channels=(16, 32, 32), attention_levels=(False, False, True))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        unet(torch.randn(1, 9, 8, 6), 1)
+    with pytest.raises(ValueError, match=r"\(B, 9, h, w\)"):
+        unet(torch.randn(1, 8, 8, 8), 1)
+
+
+def test_unet_depends_on_timestep_and_condition():
+    unet = randomize(tiny_unet())
+    x = torch.randn(1, 9, 8, 6)
+    base = unet(x, 10)
+    assert not torch.allclose(base, unet(x, 900), atol=1e-6)
+    x2 = x.clone()
+    x2[:, 4:8] += 1.0  # composite latent
+    assert not torch.allclose(base, unet(x2, 10), atol=1e-6)
+
+
+def test_cross_attention_off_has_no_cloth_path_and_on_uses_cloth_tokens():
+    off = tiny_unet()
+    assert off.cloth_tokens is None and not any("cross" in n for n, _ in off.named_parameters())
+    on = randomize(tiny_unet(cross_attention=True))
+    x = torch.randn(2, 9, 8, 6)
+    cloth = torch.randn(2, 4, 8, 6)
+    with pytest.raises(ValueError, match="cloth_latents"):
+        on(x, 5)
+    a = on(x, 5, cloth)
+    assert a.shape == (2, 4, 8, 6)
+    assert not torch.allclose(a, on(x, 5, cloth + 1.0), atol=1e-6)
+    # each sample attends only to its own cloth
+    b = on(x, 5, torch.stack([cloth[0], cloth[1] + 1.0]))
+    assert torch.allclose(a[0], b[0], atol=1e-5) and not torch.allclose(a[1], b[1], atol=1e-6)
+
+
+def test_unet_save_load_round_trip(tmp_path):
+    unet = randomize(tiny_unet(cross_attention=True, layers_per_block=2))
+    unet.save_pretrained(tmp_path / "unet")
+    back = TryOnUNet.from_pretrained(tmp_path / "unet", low_cpu_mem_usage=False)
+    x, c = torch.randn(1, 9, 8, 6), torch.randn(1, 4, 8, 6)
+    assert torch.equal(unet(x, 3, c), back(x, 3, c))
+
+
+# ----------------------------------------------------------------------------- VAE
+
+
+def test_sd_shaped_vae_loads_from_a_local_folder(tmp_path):
+    torch.manual_seed(0)
+    AutoencoderKL(**sd_vae_config()).save_pretrained(tmp_path / "sd-vae")
+    vae = load_vae(tmp_path / "sd-vae")
+    assert vae.config.scaling_factor == pytest.approx(0.18215)
+    assert tuple(vae.config.block_out_channels) == (128, 256, 512, 512)
+    z = encode(vae, torch.zeros(1, 3, 16, 16))
+    assert z.shape == (1, 4, 2, 2)
+
+
+def test_encode_scales_and_decode_unscales():
+    vae = tiny_vae()
+    x = torch.rand(2, 3, 32, 24) * 2 - 1
+    raw = vae.encode(x).latent_dist.mean
+    vae.register_to_config(scaling_factor=0.5)
+    assert torch.allclose(encode(vae, x), raw * 0.5)
+    assert torch.allclose(decode(vae, raw * 0.5), vae.decode(raw).sample, atol=1e-6)
+
+
+def test_load_vae_rejects_bad_folders(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_vae(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no config.json"):
+        load_vae(tmp_path / "empty")
+    AutoencoderKL(**(small_vae_config(block_out_channels=(8, 8, 8, 8), norm_num_groups=4) | {"latent_channels": 8})).save_pretrained(tmp_path / "c8")
+    with pytest.raises(InputError, match="8 latent channels"):
+        load_vae(tmp_path / "c8")
+    AutoencoderKL(**(small_vae_config(block_out_channels=(8, 8, 8, 8), norm_num_groups=4)
+                     | {"block_out_channels": (8, 8, 8), "down_block_types": ("DownEncoderBlock2D",) * 3,
+                        "up_block_types": ("UpDecoderBlock2D",) * 3})).save_pretrained(tmp_path / "f4")
+    with pytest.raises(InputError, match="downsamples by 4"):
+        load_vae(tmp_path / "f4")
+    cfg = json.loads((tmp_path / "c8" / "config.json").read_text()) | {"_class_name": "UNet2DModel"}
+    (tmp_path / "c8" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(InputError, match="not a diffusers AutoencoderKL"):
+        load_vae(tmp_path / "c8")
+
+
+# ----------------------------------------------------------------------------- training loss
+
+
+def _unet_batch(b=2, seed=0) -> UNetBatch:
+    g = torch.Generator().manual_seed(seed)
+    target = torch.rand(b, 3, 64, 48, generator=g) * 2 - 1
+    vae = tiny_vae()
+    with torch.no_grad():
+        z0 = encode(vae, target)
+    return UNetBatch(target_latents=z0, cond_latents=z0 + 0.3 * torch.randn(z0.shape, generator=g),
+                     mask_latents=torch.ones(b, 1, 8, 6), target=target)
+
+
+def test_x0_branch_trains_the_unet_through_the_decoder():
+    """The seed's bug: its perceptual branch decoded under no_grad, so it trained nothing."""
+    unet, vae, sched = randomize(tiny_unet()), tiny_vae().requires_grad_(False), default_scheduler()
+    batch = _unet_batch()
+    loss, logs = two_branch_loss(unet, vae, sched, batch, weights=LossWeights(eps_weight=0.0, x0_weight=1.0),
+                                 generator=torch.Generator().manual_seed(0))
+    assert set(logs) == {"loss_x0_l1", "loss"}
+    loss.backward()
+    assert unet.conv_in.weight.grad is not None and unet.conv_in.weight.grad.abs().sum() > 0
+    grad = unet.conv_out.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in vae.parameters())
+
+
+def test_perceptual_term_adds_gradient():
+    unet, vae, sched = tiny_unet(), tiny_vae().requires_grad_(False), default_scheduler()
+    batch = _unet_batch()
+    calls = []
+
+    def perceptual(x, y):
+        calls.append(x.requires_grad)
+        return (x - y).pow(2).mean()
+
+    _, logs = two_branch_loss(unet, vae, sched, batch, perceptual=perceptual, generator=torch.Generator().manual_seed(0))
+    assert calls == [True] and "loss_x0_vgg" in logs
+
+
+def test_a_few_training_steps_lower_the_loss():
+    torch.manual_seed(0)
+    unet, vae, sched = tiny_unet(), tiny_vae().requires_grad_(False), default_scheduler()
+    batch = _unet_batch(b=4)
+    t = torch.tensor([100, 300, 500, 700])
+    noise = torch.randn(batch.target_latents.shape, generator=torch.Generator().manual_seed(1))
+
+    def fixed_loss():
+        return two_branch_loss(unet, vae, sched, batch, timesteps=t, noise=noise)[0]
+
+    with torch.no_grad():
+        before = fixed_loss().item()
+    opt = torch.optim.Adam(unet.parameters(), lr=2e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(25):
+        loss, _ = two_branch_loss(unet, vae, sched, batch, generator=g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        after = fixed_loss().item()
+    assert after < 0.8 * before, (before, after)
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+class OracleUNet(TryOnUNet):
+    """Predicts the exact noise that leads from x_t to a known x0 (set ``self.x0``)."""
+
+    x0: torch.Tensor
+    alphas_cumprod: torch.Tensor
+
+    def forward(self, sample, timestep, cloth_latents=None):
+        x_t = sample[:, :4]
+        abar = self.alphas_cumprod[timestep.long()].view(-1, 1, 1, 1)
+        return (x_t - abar.sqrt() * self.x0) / (1 - abar).sqrt()
+
+
+@pytest.mark.parametrize("steps, strength, eta", [(10, 1.0, 0.0), (7, 0.5, 0.0), (5, 1.0, 1.0), (1, 1.0, 0.0)])
+def test_oracle_noise_prediction_recovers_x0(cond, steps, strength, eta):
+    oracle = OracleUNet(block_channels=(16, 32), attention_levels=(False, True), heads=2)
+    oracle.x0 = torch.randn(1, 4, 8, 6, generator=torch.Generator().manual_seed(3))
+    oracle.alphas_cumprod = default_scheduler().alphas_cumprod
+    p = tiny_pipeline(oracle)
+    result = p.sample(cond, num_inference_steps=steps, strength=strength, eta=eta, seeds=[0], record_trajectory=True)
+    final_x0 = result.trajectory.pred_x0[-1]
+    assert torch.allclose(final_x0, oracle.x0, atol=1e-4)
+    assert len(result.trajectory) == max(1, round(strength * steps))
+    expected = p.decoder_for(cond)(oracle.x0)[0]
+    assert np.abs(result.images[0].astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_trajectory_has_one_entry_per_step_and_decodes_on_demand(pipe, cond):
+    r = pipe.sample(cond, num_inference_steps=6, seeds=[0, 1], record_trajectory=True)
+    traj = r.trajectory
+    assert len(traj) == 6 and traj.latents.shape == (6, 2, 4, 8, 6) and traj.pred_x0.shape == (6, 2, 4, 8, 6)
+    assert traj.timesteps == sorted(traj.timesteps, reverse=True) and traj.timesteps[0] == 999
+    assert traj.eps_norm.shape == (6, 2) and len(traj.step_seconds) == 6
+    images = traj.decode(-1, "x0")
+    assert len(images) == 2 and images[0].shape == (*SIZE, 3) and images[0].dtype == np.uint8
+    assert traj.decode(0, "xt")[0].shape == (*SIZE, 3)
+    no_traj = pipe.sample(cond, num_inference_steps=6, seeds=[0, 1])
+    assert no_traj.trajectory is None
+    assert all(np.array_equal(a, b) for a, b in zip(no_traj.images, r.images))  # recording changes nothing
+
+
+def test_trajectory_file_round_trip(pipe, cond, tmp_path):
+    from vton.diffusion.trajectory import Trajectory
+
+    traj = pipe.sample(cond, num_inference_steps=3, record_trajectory=True).trajectory
+    traj.save(tmp_path / "t.safetensors")
+    back = Trajectory.load(tmp_path / "t.safetensors")
+    assert back.timesteps == traj.timesteps and torch.equal(back.pred_x0, traj.pred_x0)
+
+
+def test_same_seed_same_image_different_seed_different_image(pipe, cond):
+    a = pipe.sample(cond, num_inference_steps=4, seeds=[5]).images[0]
+    b = pipe.sample(cond, num_inference_steps=4, seeds=[5]).images[0]
+    c = pipe.sample(cond, num_inference_steps=4, seeds=[6]).images[0]
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("eta", [0.0, 1.0])
+def test_batched_seeds_equal_seeds_run_one_by_one(pipe, cond, eta):
+    seeds = [3, 1, 4]
+    batched = pipe.sample(cond, num_inference_steps=4, eta=eta, seeds=seeds, record_trajectory=True)
+    for i, s in enumerate(seeds):
+        single = pipe.sample(cond, num_inference_steps=4, eta=eta, seeds=[s], record_trajectory=True)
+        assert torch.allclose(single.trajectory.pred_x0[:, 0], batched.trajectory.pred_x0[:, i], atol=1e-4)
+        assert np.abs(single.images[0].astype(int) - batched.images[i].astype(int)).max() <= 1
+
+
+def test_unmasked_region_is_the_photo(pipe):
+    person, cloth = fake_person_and_cloth()
+    r = pipe(person, cloth, size=SIZE, num_inference_steps=2)
+    outside = person.agnostic_mask == 0
+    assert np.array_equal(r.images[0][outside], person.image[outside])
+    assert set(r.timings) == {"warp", "encode", "sampling", "decode"}
+
+
+def test_pipeline_save_load_round_trip(pipe, tmp_path):
+    person, cloth = fake_person_and_cloth()
+    pipe.save_pretrained(tmp_path / "weights")
+    index = json.loads((tmp_path / "weights" / "model_index.json").read_text())
+    assert index["unet"] == ["vton.diffusion.unet", "TryOnUNet"]
+    back = load_pipeline(tmp_path / "weights")
+    a = pipe(person, cloth, size=SIZE, num_inference_steps=3, seeds=[2]).images[0]
+    b = back(person, cloth, size=SIZE, num_inference_steps=3, seeds=[2]).images[0]
+    assert np.array_equal(a, b)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(num_inference_steps=0), "steps must be"),
+    (dict(num_inference_steps=1001), "steps must be"),
+    (dict(strength=0.0), "strength"),
+    (dict(strength=1.5), "strength"),
+    (dict(eta=-0.1), "eta"),
+    (dict(seeds=[]), "seeds"),
+])
+def test_bad_sampler_settings_are_input_errors(pipe, cond, kw, match):
+    with pytest.raises(InputError, match=match):
+        pipe.sample(cond, **kw)
+
+
+def test_nan_checkpoint_stops_with_a_clear_message(cond):
+    unet = tiny_unet()
+    with torch.no_grad():
+        unet.conv_out.bias.fill_(float("nan"))
+    with pytest.raises(InputError, match="NaN"):
+        tiny_pipeline(unet).sample(cond, num_inference_steps=3)
+
+
+def test_mismatched_components_are_input_errors(pipe):
+    with pytest.raises(InputError, match="input channels"):
+        TryOnPipeline(warper=pipe.warper, vae=pipe.vae, unet=tiny_unet(in_channels=8), scheduler=default_scheduler())
+    with pytest.raises(InputError, match="divisible"):
+        pipe.prepare(*fake_person_and_cloth(), size=(60, 48))
+
+
+def test_load_pipeline_missing_folder_says_so(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_pipeline(tmp_path / "none")

@@ -1,0 +1,364 @@
+"""`TryOnPipeline`: warp -> composite -> DDIM in latent space -> one decode -> paste back.
+
+One folder holds the whole chain (``save_pretrained`` / ``from_pretrained``; diffusers'
+``model_index.json`` names the classes, importable from `vton.warp` and `vton.diffusion`)::
+
+    weights/
+      model_index.json
+      warper/     FlowWarpNet           (config.json + safetensors)
+      vae/        AutoencoderKL
+      unet/       TryOnUNet
+      scheduler/  DDIMScheduler
+
+Two calls, so that a sampling setting never re-runs the warp:
+
+    cond = pipe.prepare(person, cloth, size=(256, 192))          # warp, composite, latents
+    result = pipe.sample(cond, num_inference_steps=50, seeds=[0, 1, 2])
+
+``pipe(person, cloth, ...)`` does both.
+
+Sampling (DCI-VTON's start, with a strength knob): with ``S`` = ``num_inference_steps``
+the DDIM schedule (trailing spacing) has timesteps ``999 ... 0``; ``strength`` keeps the
+last ``max(1, round(strength * S))`` of them, and x_t at the first kept timestep t0 is
+the composite's latent noised to t0 (``sqrt(abar) z_c + sqrt(1 - abar) eps``). At
+``strength=1`` t0 = 999, where a faint trace (``sqrt(abar_999)`` ~ 0.07) of the
+composite remains. The UNet sees ``[x_t, z_c, mask]`` at every step. Latents are not
+clamped. After the loop the latents are decoded once (one decode per output image)
+and the region outside the agnostic mask is pasted back from the person photo.
+
+Seeds: each seed gets its own ``torch.Generator``, so a batch of seeds gives the same
+images as the same seeds run one by one.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline
+from diffusers.utils.torch_utils import randn_tensor
+
+from vton.diffusion.trajectory import Trajectory, TrajectoryRecorder
+from vton.diffusion.unet import TryOnUNet
+from vton.diffusion.vae import check_vae_config, decode, encode
+from vton.errors import InputError
+from vton.tensors import pairs_to_batch, tensor_to_image, tensor_to_mask
+from vton.types import DEFAULT_SIZE, VAE_FACTOR, Cloth, Pair, Person, Size
+from vton.warp.network import FlowWarpNet, WarpOutput
+
+Progress = Callable[[int, int, str], None]
+
+
+def default_scheduler(num_train_timesteps: int = 1000) -> DDIMScheduler:
+    """The DDIM scheduler we train and sample with: Stable Diffusion's scaled-linear betas,
+    trailing timestep spacing (the first step is always t = T - 1), no sample clipping,
+    and a final step that lands on the predicted x_0."""
+    return DDIMScheduler(
+        num_train_timesteps=num_train_timesteps,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=True,
+        steps_offset=0,
+        timestep_spacing="trailing",
+        prediction_type="epsilon",
+    )
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass
+class Conditioning:
+    """Everything sampling needs that does not depend on the sampler settings (batch of 1).
+
+    Tensors are on the pipeline's device; ``(H, W)`` = ``size``, ``(h, w)`` = ``size / 8``.
+    """
+
+    size: Size
+    warp: WarpOutput  # the warper's output at `size`
+    person: torch.Tensor  # (1, 3, H, W) [-1, 1], the photo (pasted back outside the mask)
+    composite: torch.Tensor  # (1, 3, H, W) [-1, 1], agnostic with the aligned warped cloth pasted in
+    mask: torch.Tensor  # (1, 1, H, W) {0, 1}, agnostic mask: 1 where the try-on paints
+    cond_latents: torch.Tensor  # (1, 4, h, w) scaled latent of `composite`
+    mask_latents: torch.Tensor  # (1, 1, h, w) mask at latent size (a latent pixel is masked if any of its 8x8 is)
+    cloth_latents: torch.Tensor | None = None  # (1, 4, h, w) latent of the in-shop cloth, for cross-attention
+    timings: dict[str, float] = field(default_factory=dict)  # warp, encode seconds
+
+    @property
+    def composite_image(self) -> np.ndarray:
+        return tensor_to_image(self.composite[0])
+
+    @property
+    def agnostic_mask(self) -> np.ndarray:
+        return tensor_to_mask(self.mask[0])
+
+
+@dataclass
+class TryOnResult:
+    images: list[np.ndarray]  # one uint8 (H, W, 3) per seed
+    composite: np.ndarray  # uint8 (H, W, 3): the diffusion's starting point
+    warp: WarpOutput
+    agnostic_mask: np.ndarray  # uint8 (H, W) {0, 1}
+    seeds: list[int] | None  # None when a caller's generator was used
+    timings: dict[str, float]  # seconds: warp, encode, sampling, decode
+    trajectory: Trajectory | None = None
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def resize_person(person: Person, size: Size) -> Person:
+    """``person`` at ``size`` (H, W): images with area/linear filtering, labels and masks nearest."""
+    if tuple(person.size) == tuple(size):
+        return person
+    h, w = size
+    img = lambda a: cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)  # noqa: E731
+    lab = lambda a: cv2.resize(a, (w, h), interpolation=cv2.INTER_NEAREST)  # noqa: E731
+    kp = person.keypoints.copy()
+    kp[:, 0] *= w / person.size[1]
+    kp[:, 1] *= h / person.size[0]
+    return Person(
+        image=img(person.image), keypoints=kp, person_mask=lab(person.person_mask), parse=lab(person.parse),
+        densepose=lab(person.densepose), agnostic=img(person.agnostic), agnostic_mask=lab(person.agnostic_mask),
+        parse_agnostic=lab(person.parse_agnostic), sources=dict(person.sources), notes=list(person.notes),
+    )
+
+
+def resize_cloth(cloth: Cloth, size: Size) -> Cloth:
+    if tuple(cloth.size) == tuple(size):
+        return cloth
+    h, w = size
+    return Cloth(
+        image=cv2.resize(cloth.image, (w, h), interpolation=cv2.INTER_AREA),
+        mask=cv2.resize(cloth.mask, (w, h), interpolation=cv2.INTER_NEAREST),
+        sources=dict(cloth.sources),
+    )
+
+
+def make_composite(agnostic: torch.Tensor, mask: torch.Tensor, warp: WarpOutput) -> torch.Tensor:
+    """The agnostic image with the occlusion-aligned warped cloth pasted in, inside the agnostic mask.
+
+    ``agnostic (B, 3, H, W)``, ``mask (B, 1, H, W)`` -> ``(B, 3, H, W)`` in ``[-1, 1]``.
+    """
+    return paste_cloth(agnostic, mask, warp.aligned_cloth, warp.aligned_mask)
+
+
+def paste_cloth(agnostic: torch.Tensor, mask: torch.Tensor, cloth: torch.Tensor, cloth_mask: torch.Tensor) -> torch.Tensor:
+    """``agnostic * (1 - m) + cloth * m`` with ``m = cloth_mask * mask`` (all ``(B, C, H, W)``)."""
+    m = cloth_mask * mask
+    return agnostic * (1 - m) + cloth * m
+
+
+def latent_mask(mask: torch.Tensor, factor: int = VAE_FACTOR) -> torch.Tensor:
+    """A pixel mask ``(B, 1, H, W)`` -> ``(B, 1, H/f, W/f)``: 1 where any pixel of the f x f cell is 1."""
+    return F.max_pool2d(mask, factor)
+
+
+def check_steps(num_inference_steps: int, strength: float, eta: float, num_train_timesteps: int) -> None:
+    if not isinstance(num_inference_steps, (int, np.integer)) or not 1 <= num_inference_steps <= num_train_timesteps:
+        raise InputError(f"steps must be an integer from 1 to {num_train_timesteps}, got {num_inference_steps!r}")
+    if not 0.0 < float(strength) <= 1.0:
+        raise InputError(f"strength must be in (0, 1], got {strength}")
+    if not 0.0 <= float(eta) <= 1.0:
+        raise InputError(f"eta must be in [0, 1] (0 = deterministic DDIM, 1 = DDPM-like), got {eta}")
+
+
+# ----------------------------------------------------------------------------- the pipeline
+
+
+class TryOnPipeline(DiffusionPipeline):
+    """Warp a garment onto a person, then refine the composite with latent DDIM.
+
+    Components: ``warper`` (`FlowWarpNet`), ``vae`` (`AutoencoderKL`, f=8, 4 channels),
+    ``unet`` (`TryOnUNet`), ``scheduler`` (`DDIMScheduler`).
+    """
+
+    model_cpu_offload_seq = "warper->vae->unet->vae"
+
+    def __init__(self, warper: FlowWarpNet, vae: AutoencoderKL, unet: TryOnUNet, scheduler: DDIMScheduler):
+        super().__init__()
+        self.register_modules(warper=warper, vae=vae, unet=unet, scheduler=scheduler)
+        self.check_components()
+
+    def check_components(self) -> None:
+        """Raise `InputError` when the components do not fit together."""
+        check_vae_config(dict(self.vae.config), where="the pipeline's VAE")
+        latent = self.vae.config.latent_channels
+        need = 2 * latent + 1
+        if self.unet.config.in_channels != need:
+            raise InputError(
+                f"the UNet takes {self.unet.config.in_channels} input channels; with a {latent}-channel VAE it must take "
+                f"{need} (x_t, composite latent, mask)")
+        if self.unet.config.out_channels != latent:
+            raise InputError(f"the UNet predicts {self.unet.config.out_channels} channels, the VAE has {latent}")
+        if not isinstance(self.scheduler, DDIMScheduler):
+            raise InputError(f"the scheduler must be a DDIMScheduler, got {type(self.scheduler).__name__}")
+
+    @property
+    def size_multiple(self) -> int:
+        """Image H and W must be divisible by this (warper levels, VAE factor x UNet levels)."""
+        return int(np.lcm(self.warper.multiple, VAE_FACTOR * self.unet.downsampling))
+
+    # ------------------------------------------------------------------ stage 1: condition
+
+    @torch.no_grad()
+    def prepare(self, person: Person, cloth: Cloth, size: Size = DEFAULT_SIZE) -> Conditioning:
+        """Warp the cloth, build the composite and encode it (everything but sampling)."""
+        size = (int(size[0]), int(size[1]))
+        m = self.size_multiple
+        if size[0] % m or size[1] % m or min(size) <= 0:
+            raise InputError(f"size {size[0]}x{size[1]} must be positive and divisible by {m} for these models")
+        device, dtype = self.unet.device, self.unet.dtype
+        person, cloth = resize_person(person, size), resize_cloth(cloth, size)
+        batch = pairs_to_batch([Pair(name="", cloth_name="", person=person, cloth=cloth)]).to(device, dtype)
+
+        t0 = time.perf_counter()
+        warp = self.warper(batch.cloth, batch.cloth_mask, batch.densepose, batch.parse_agnostic)
+        t1 = time.perf_counter()
+        composite = make_composite(batch.agnostic, batch.agnostic_mask, warp)
+        cond_latents = encode(self.vae, composite).to(dtype)
+        cloth_latents = encode(self.vae, batch.cloth).to(dtype) if self.unet.config.cross_attention else None
+        t2 = time.perf_counter()
+        return Conditioning(
+            size=size, warp=warp, person=batch.person, composite=composite, mask=batch.agnostic_mask,
+            cond_latents=cond_latents, mask_latents=latent_mask(batch.agnostic_mask), cloth_latents=cloth_latents,
+            timings={"warp": t1 - t0, "encode": t2 - t1},
+        )
+
+    def decoder_for(self, cond: Conditioning) -> Callable[[torch.Tensor], list[np.ndarray]]:
+        """Latents ``(B, 4, h, w)`` -> uint8 images with the unmasked region pasted back from the photo."""
+
+        @torch.no_grad()
+        def decode_images(latents: torch.Tensor) -> list[np.ndarray]:
+            images = decode(self.vae, latents.to(self.vae.device, self.vae.dtype)).float()
+            images = cond.person * (1 - cond.mask) + images * cond.mask
+            return [tensor_to_image(im) for im in images]
+
+        return decode_images
+
+    # ------------------------------------------------------------------ stage 2: sample
+
+    @torch.no_grad()
+    def sample(
+        self,
+        cond: Conditioning,
+        *,
+        num_inference_steps: int = 50,
+        eta: float = 0.0,
+        strength: float = 1.0,
+        seeds: list[int] | None = None,
+        generator: torch.Generator | None = None,
+        record_trajectory: bool = False,
+        progress: Progress | None = None,
+    ) -> TryOnResult:
+        """DDIM from the noised composite latent; one batch of ``len(seeds)`` samples (default ``[0]``)."""
+        check_steps(num_inference_steps, strength, eta, self.scheduler.config.num_train_timesteps)
+        device, dtype = self.unet.device, self.unet.dtype
+        if seeds is not None and generator is not None:
+            raise ValueError("pass seeds or a generator, not both")
+        if seeds is None and generator is None:
+            seeds = [0]
+        if seeds is not None:
+            if len(seeds) == 0:
+                raise InputError("seeds is empty: give at least one seed")
+            generators = [torch.Generator(device).manual_seed(int(s)) for s in seeds]
+        else:
+            generators = [generator]
+        b = len(generators)
+
+        # 1. timesteps (a private scheduler, so concurrent callers never share state)
+        scheduler = DDIMScheduler.from_config(self.scheduler.config)
+        scheduler.set_timesteps(num_inference_steps, device=device)
+        keep = max(1, round(strength * num_inference_steps))
+        timesteps = scheduler.timesteps[num_inference_steps - keep:]
+
+        # 2. start: the composite latent noised to the first timestep
+        z_c = cond.cond_latents.expand(b, -1, -1, -1)
+        mask = cond.mask_latents.to(dtype).expand(b, -1, -1, -1)
+        cloth = cond.cloth_latents.expand(b, -1, -1, -1) if cond.cloth_latents is not None else None
+        noise = randn_tensor(tuple(z_c.shape), generator=generators, device=device, dtype=dtype)
+        latents = scheduler.add_noise(z_c, noise, timesteps[:1].repeat(b))
+
+        # 3. the DDIM loop
+        recorder = TrajectoryRecorder() if record_trajectory else None
+        step_gen = generators if eta > 0 else None
+        t_start = time.perf_counter()
+        for i, t in enumerate(timesteps):
+            t0 = time.perf_counter()
+            eps = self.unet(torch.cat([latents, z_c, mask], dim=1), t.expand(b), cloth)
+            if not torch.isfinite(eps).all():
+                raise InputError(f"the UNet checkpoint produces NaN/inf noise predictions (step {i + 1}, t={int(t)}); it is broken or does not match this VAE")
+            out = scheduler.step(eps, t, latents, eta=eta, generator=step_gen)
+            if recorder is not None:
+                recorder.add(int(t), latents, out.pred_original_sample, eps, time.perf_counter() - t0)
+            # the last step lands on its x0 prediction: with trailing spacing and a step count
+            # that does not divide T, its "previous" timestep is 0, not the clean end point
+            latents = out.prev_sample if i + 1 < len(timesteps) else out.pred_original_sample
+            if progress is not None:
+                progress(i + 1, len(timesteps), f"t={int(t)}")
+        t_sampled = time.perf_counter()
+
+        # 4. one decode, paste the unmasked region back
+        decoder = self.decoder_for(cond)
+        images = decoder(latents)
+        t_decoded = time.perf_counter()
+
+        timings = dict(cond.timings, sampling=t_sampled - t_start, decode=t_decoded - t_sampled)
+        return TryOnResult(
+            images=images, composite=cond.composite_image, warp=cond.warp, agnostic_mask=cond.agnostic_mask,
+            seeds=list(seeds) if seeds is not None else None, timings=timings,
+            trajectory=recorder.finish(decoder) if recorder is not None else None,
+        )
+
+    def __call__(
+        self,
+        person: Person,
+        cloth: Cloth,
+        *,
+        size: Size = DEFAULT_SIZE,
+        num_inference_steps: int = 50,
+        eta: float = 0.0,
+        strength: float = 1.0,
+        seeds: list[int] | None = None,
+        generator: torch.Generator | None = None,
+        record_trajectory: bool = False,
+        progress: Progress | None = None,
+    ) -> TryOnResult:
+        """`prepare` then `sample` (see the module docstring for the sampling semantics)."""
+        check_steps(num_inference_steps, strength, eta, self.scheduler.config.num_train_timesteps)
+        cond = self.prepare(person, cloth, size)
+        return self.sample(
+            cond, num_inference_steps=num_inference_steps, eta=eta, strength=strength, seeds=seeds,
+            generator=generator, record_trajectory=record_trajectory, progress=progress,
+        )
+
+
+def load_pipeline(folder, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> TryOnPipeline:
+    """Load a `TryOnPipeline` folder (local only) with a clear message when it is missing or incomplete."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"weights folder not found: {folder} (train with `python -m vton train ...` or pass --weights)")
+    if not (folder / "model_index.json").is_file():
+        raise InputError(f"{folder} is not a try-on pipeline folder (no model_index.json)")
+    missing = [c for c in ("warper", "vae", "unet", "scheduler") if not (folder / c).is_dir()]
+    if missing:
+        raise InputError(f"pipeline folder {folder} lacks {', '.join(missing)}")
+    try:
+        pipe = TryOnPipeline.from_pretrained(str(folder), local_files_only=True, low_cpu_mem_usage=False)
+    except InputError:
+        raise
+    except (OSError, ValueError, RuntimeError, TypeError, KeyError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"cannot load the pipeline in {folder}: {first}") from None
+    pipe.vae.requires_grad_(False).eval()
+    pipe.unet.requires_grad_(False).eval()
+    pipe.warper.requires_grad_(False).eval()
+    return pipe.to(device=device, dtype=dtype)

@@ -1,0 +1,143 @@
+"""Training a small `AutoencoderKL` from scratch on person images (for users without SD's VAE).
+
+Loss per batch of images ``x`` in ``[-1, 1]``: ``L1(decode(z), x) + kl_weight * KL(q(z|x) || N(0, I))``
+(+ ``vgg_weight`` * VGG19 perceptual when VGG weights are given), with ``z`` sampled from
+the posterior. At the end the config's ``scaling_factor`` is set to ``1 / std`` of the
+posterior means over (up to) 64 training images, so scaled latents have unit variance
+as the diffusion schedule assumes (Stable Diffusion's 0.18215 was found the same way).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL
+from torch.utils.data import DataLoader
+
+from vton.diffusion.vae import small_vae_config
+from vton.errors import InputError
+from vton.types import DEFAULT_SIZE, Size
+
+
+def vae_loss(vae: AutoencoderKL, images: torch.Tensor, *, kl_weight: float = 1e-6, perceptual=None,
+             vgg_weight: float = 0.1, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """L1 reconstruction + KL (+ perceptual) of one batch ``(B, 3, H, W)``; returns ``(loss, logs)``."""
+    posterior = vae.encode(images).latent_dist
+    recon = vae.decode(posterior.sample(generator)).sample
+    l1 = F.l1_loss(recon, images)
+    kl = posterior.kl().mean() / images[0].numel()  # per pixel, like the L1
+    loss = l1 + kl_weight * kl
+    logs = {"l1": l1.item(), "kl": kl.item()}
+    if perceptual is not None and vgg_weight > 0:
+        p = perceptual(recon, images)
+        loss = loss + vgg_weight * p
+        logs["vgg"] = p.item()
+    logs["loss"] = loss.item()
+    return loss, logs
+
+
+@torch.no_grad()
+def latent_std(vae: AutoencoderKL, images: torch.Tensor) -> float:
+    """Standard deviation of the (unscaled) posterior means of ``images``."""
+    return float(vae.encode(images).latent_dist.mean.float().std())
+
+
+@dataclass
+class TrainVAEConfig:
+    data: str
+    out: str
+    size: Size = DEFAULT_SIZE
+    steps: int = 3000
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 1e-3
+    kl_weight: float = 1e-6
+    vgg: str | None = None
+    vgg_weight: float = 0.1
+    mixed_precision: str = "no"
+    checkpoint_every: int = 500
+    log_every: int = 10
+    resume: bool = False
+    seed: int = 0
+    num_workers: int = 0
+    vae: dict = field(default_factory=dict)  # small_vae_config overrides
+
+
+class PersonImages(torch.utils.data.Dataset):
+    """The person images of a split, as ``(3, H, W)`` tensors in ``[-1, 1]``."""
+
+    def __init__(self, root: str, split: str, size: Size):
+        from vton.data import TryOnDataset
+
+        self.data = TryOnDataset(root, split, size=tuple(size))
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.data[i]["person"]
+
+
+def train(cfg: TrainVAEConfig, progress=None) -> Path:
+    """Train the small VAE; writes checkpoints under ``cfg.out`` and the final ``cfg.out/vae``."""
+    from vton.train.common import export_final, latest_checkpoint, load_checkpoint, make_accelerator, save_checkpoint
+
+    out = Path(cfg.out)
+    accelerator = make_accelerator(cfg.seed, mixed_precision=cfg.mixed_precision, log_dir=out / "logs",
+                                   gradient_accumulation_steps=cfg.grad_accum)
+    data = PersonImages(cfg.data, "train", cfg.size)
+    if len(data) == 0:
+        raise InputError(f"no training images in {cfg.data}")
+    loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
+                        drop_last=len(data) >= cfg.batch_size)
+    vae = AutoencoderKL(**(small_vae_config() | cfg.vae))
+    perceptual = None
+    if cfg.vgg:
+        from vton.nn.vgg import VGGPerceptualLoss
+
+        perceptual = VGGPerceptualLoss.from_file(cfg.vgg).to(accelerator.device).eval().requires_grad_(False)
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=0.0)
+    lr_sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 100) * (0.1 + 0.9 * max(0.0, 1 - s / cfg.steps)))
+    vae, optimizer, loader = accelerator.prepare(vae, optimizer, loader)
+    step = 0
+    if cfg.resume and (ckpt := latest_checkpoint(out)) is not None:
+        step, _ = load_checkpoint(ckpt, {"vae": accelerator.unwrap_model(vae)}, optimizer)
+        for _ in range(step):
+            lr_sched.step()
+    accelerator.init_trackers("vae", config={k: v for k, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
+    generator = torch.Generator(accelerator.device).manual_seed(cfg.seed + step)
+    vae.train()
+    while step < cfg.steps:
+        for images in loader:
+            with accelerator.accumulate(vae), accelerator.autocast():
+                loss, logs = vae_loss(accelerator.unwrap_model(vae), images, kl_weight=cfg.kl_weight,
+                                      perceptual=perceptual, vgg_weight=cfg.vgg_weight, generator=generator)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(vae.parameters(), 1.0)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            if not accelerator.sync_gradients:
+                continue
+            step += 1
+            lr_sched.step()
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                accelerator.log(logs, step=step)
+            if progress:
+                progress(step, cfg.steps, f"L1 {logs['l1']:.4f}")
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                save_checkpoint(out, step, {"vae": vae}, optimizer, {"config": json.loads(json.dumps(asdict(cfg), default=str))},
+                                accelerator=accelerator)
+            if step >= cfg.steps:
+                break
+    accelerator.end_training()
+
+    final = accelerator.unwrap_model(vae).eval()
+    sample = torch.stack([data[i] for i in range(min(64, len(data)))]).to(accelerator.device)
+    final.register_to_config(scaling_factor=1.0 / max(latent_std(final, sample), 1e-6))
+    if accelerator.is_main_process:
+        export_final(out / "vae", final)
+    return out / "vae"
