@@ -6,7 +6,9 @@ cannot copy the old garment. The rules (HR-VITON ``get_agnostic`` /
 ``get_parse_agnostic``), with every length scaled by the shoulder width ``sw``
 instead of being tied to 768x1024 pixels:
 
-1. ``r = sw / 16 + 1``. The hips are moved along the hip line so that the hip
+1. ``r = sw / 15``: HR-VITON's ``sw / 16 + 1`` at VITON-HD's typical shoulder
+   width (~240 px), made exactly proportional so that the mask of a photo at
+   half the size is the mask at full size, halved. The hips are moved along the hip line so that the hip
    width equals the shoulder width (the drawn torso is then as wide as the
    shoulders, whatever the hip detector did).
 2. Arms: a band of width ``10 r`` between the shoulders, discs of radius ``5 r``
@@ -18,7 +20,8 @@ instead of being tied to 768x1024 pixels:
    is masked too, so no piece of the old garment survives a loose fit.
 6. Restored (taken out of the mask): face and sunglasses everywhere; hair and
    hat above the shoulder line; the lower body (pants, skirt, legs, socks,
-   shoes); arm and glove pixels outside the drawn arm capsules (hands).
+   shoes); arm and glove pixels outside the parse-agnostic's arm mask
+   (`parse_arm_masks`: mostly the hands), as the parse-agnostic keeps them.
 
 Missing keypoints (OpenPose ``(0, 0, 0)``) skip the parts that need them.
 Half-body photos (hips missing, out of frame or below `geometry.HIP_MIN_CONF`)
@@ -46,7 +49,6 @@ FACE_LABELS = (CIHP.FACE, CIHP.SUNGLASSES)
 HAIR_LABELS = (CIHP.HAIR, CIHP.HAT)
 LOWER_LABELS = (CIHP.PANTS, CIHP.SKIRT, CIHP.LEFT_LEG, CIHP.RIGHT_LEG, CIHP.SOCKS,
                 CIHP.LEFT_SHOE, CIHP.RIGHT_SHOE)
-HAND_LABELS = (CIHP.LEFT_ARM, CIHP.RIGHT_ARM, CIHP.GLOVE)
 
 
 @dataclass
@@ -59,9 +61,9 @@ class Agnostic:
 
 
 def agnostic_radius(kp: np.ndarray, size: tuple[int, int]) -> float:
-    """HR-VITON's ``r = shoulder_width / 16 + 1``; ``W / 48 + 1`` when a shoulder is missing."""
+    """``r = shoulder_width / 15`` (HR-VITON's ``sw / 16 + 1`` at sw = 240 px); ``W / 45`` without shoulders."""
     sw = g.shoulder_width(kp)
-    return (sw if sw is not None else size[1] / 3) / 16 + 1
+    return (sw if sw is not None else size[1] / 3) / 15
 
 
 def _normalised_hips(kp: np.ndarray, parse: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -136,7 +138,10 @@ def agnostic_mask(parse: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
     mask = arms | _torso_and_neck_mask(kp, parse, r)
     mask[np.isin(parse, UPPER_LABELS)] = 1
     keep = np.isin(parse, FACE_LABELS) | np.isin(parse, LOWER_LABELS)
-    keep |= np.isin(parse, HAND_LABELS) & (arms == 0)
+    arm_masks = parse_arm_masks(kp, parse.shape)
+    for label, arm in arm_masks.items():
+        keep |= (parse == label) & (arm == 0)
+    keep |= (parse == CIHP.GLOVE) & (arm_masks[CIHP.LEFT_ARM] == 0) & (arm_masks[CIHP.RIGHT_ARM] == 0)
     hair = np.isin(parse, HAIR_LABELS)
     line = _shoulder_line(kp)
     if line is not None:
@@ -146,24 +151,38 @@ def agnostic_mask(parse: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
     return mask
 
 
-def parse_agnostic(parse: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
-    """HR-VITON's parse-agnostic ``uint8 (H, W)`` CIHP labels (see module docstring)."""
-    kp = check_keypoints(keypoints)
-    out = parse.copy()
+def parse_arm_masks(kp: np.ndarray, size: tuple[int, int]) -> dict[CIHP, np.ndarray]:
+    """``get_parse_agnostic``'s drawn arm masks ``uint8 (H, W)``, one per CIHP arm label.
+
+    Bands of width ``10 rp`` along shoulder-shoulder-elbow-wrist, discs of radius
+    ``15 rp`` at the shoulder and elbow and ``4 rp`` at the wrist, ``rp = sw / 24``.
+    Arm pixels outside them (hands, mostly) are kept in both the parse-agnostic
+    and the agnostic image.
+    """
     sw = g.shoulder_width(kp)
-    rp = (sw if sw is not None else parse.shape[1] / 3) / 24
+    rp = (sw if sw is not None else size[1] / 3) / 24
     chains = {
         CIHP.LEFT_ARM: (Body25.R_SHOULDER, Body25.L_SHOULDER, Body25.L_ELBOW, Body25.L_WRIST),
         CIHP.RIGHT_ARM: (Body25.L_SHOULDER, Body25.R_SHOULDER, Body25.R_ELBOW, Body25.R_WRIST),
     }
+    masks = {}
     for label, chain in chains.items():
-        arm = np.zeros(parse.shape, np.uint8)
+        arm = np.zeros(size, np.uint8)
         for a, b in zip(chain[:-1], chain[1:]):
             if not (g.present(kp, a) and g.present(kp, b)):
                 continue
             g.draw_capsule(arm, g.xy(kp, a), g.xy(kp, b), 5 * rp)
             disc = 4 * rp if b == chain[-1] else 15 * rp
             g.draw_capsule(arm, g.xy(kp, b), g.xy(kp, b), disc)
+        masks[label] = arm
+    return masks
+
+
+def parse_agnostic(parse: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+    """HR-VITON's parse-agnostic ``uint8 (H, W)`` CIHP labels (see module docstring)."""
+    kp = check_keypoints(keypoints)
+    out = parse.copy()
+    for label, arm in parse_arm_masks(kp, parse.shape).items():
         out[(arm == 1) & (parse == label)] = CIHP.BACKGROUND
     out[np.isin(parse, UPPER_LABELS) | (parse == CIHP.NECK)] = CIHP.BACKGROUND
     return out

@@ -20,7 +20,8 @@ from vton.types import check_image
 
 BORDER_FRACTION = 0.02
 MIN_DISTANCE = 10.0
-MIN_COVER, MAX_COVER = 0.01, 0.95
+MIN_COVER, MAX_COVER = 0.01, 0.9
+"""Mask cover (fraction of the photo) outside which the garment was not found; in-shop photos sit near 0.3-0.7."""
 
 
 def _odd(n: float) -> int:
@@ -61,7 +62,7 @@ def cloth_mask(image: np.ndarray) -> np.ndarray:
     """The garment mask ``uint8 (H, W) {0, 1}`` of an in-shop cloth photo (see module docstring).
 
     Raises:
-        InputError: when the mask covers less than 1% or more than 95% of the photo.
+        InputError: when the mask covers less than 1% or more than 90% of the photo.
     """
     check_image(image)
     h, w = image.shape[:2]

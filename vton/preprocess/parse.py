@@ -161,6 +161,14 @@ def geometric_parse(image: np.ndarray, person_mask: np.ndarray, keypoints: np.nd
     near_neck_axis = np.abs(np.arange(size[1])[None, :] - neck[0]) < 0.25 * sw
     neck_zone = (rows > chin_y - 0.02 * sw) & near_neck_axis
     out[head] = CIHP.HAIR
+    # below the chin, head pixels are hair only where they look like the hair above the face
+    face_top = float(np.flatnonzero(face.any(axis=1))[0]) if face.any() else chin_y - 0.5 * sw
+    crown = head & ~face & (rows < face_top)
+    hair_colour = np.median(lab[crown], axis=0) if crown.sum() >= 20 else None
+    if hair_colour is not None and garment is not None:
+        low = head & (rows > chin_y)
+        not_hair = np.linalg.norm(lab - garment, axis=-1) < np.linalg.norm(lab - hair_colour, axis=-1)
+        out[low & not_hair] = CIHP.UPPER_CLOTHES
     out[head & neck_zone] = CIHP.NECK
     out[torso & skin_like & (rows < shoulder_y + 0.35 * sw) & near_neck_axis] = CIHP.NECK
     # person pixels above the chin that are neither face nor arms are hair (a bun, long hair)

@@ -1,0 +1,271 @@
+"""Fast property tests of the MediaPipe-free preprocessing: agnostic, parse-agnostic, IUV, cloth mask.
+
+A hand-drawn figure (keypoints + a CIHP parse drawn from them) stands in for a
+person, so every expected pixel is known.
+"""
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from vton.errors import InputError
+from vton.preprocess import geometry as g
+from vton.preprocess.agnostic import GREY, make_agnostic
+from vton.preprocess.cloth import cloth_mask
+from vton.preprocess.densepose import colorize_iuv, densepose_from_pose
+from vton.types import CIHP, Body25 as B, DensePosePart as P
+
+# ----------------------------------------------------------------------------- a drawn figure
+
+_POINTS = {  # at 256x192 (H x W); subject faces the camera, so their right is image left
+    B.NOSE: (96, 40), B.NECK: (96, 70), B.R_SHOULDER: (66, 72), B.L_SHOULDER: (126, 72),
+    B.R_ELBOW: (56, 112), B.L_ELBOW: (136, 112), B.R_WRIST: (50, 150), B.L_WRIST: (142, 150),
+    B.MID_HIP: (96, 150), B.R_HIP: (80, 150), B.L_HIP: (112, 150), B.R_KNEE: (80, 200),
+    B.L_KNEE: (112, 200), B.R_ANKLE: (80, 244), B.L_ANKLE: (112, 244), B.R_EYE: (90, 35), B.L_EYE: (102, 35),
+}
+
+
+def figure(scale: float = 1.0):
+    """Keypoints ``(25, 3)``, CIHP parse, person mask and an image of a drawn person at ``scale`` x 256x192."""
+    h, w = int(256 * scale), int(192 * scale)
+    kp = np.zeros((25, 3), np.float32)
+    for k, (x, y) in _POINTS.items():
+        kp[k] = (x * scale, y * scale, 1.0)
+    s = scale
+    parse = np.zeros((h, w), np.uint8)
+
+    def cap(label, a, b, r):
+        m = np.zeros((h, w), np.uint8)
+        g.draw_capsule(m, kp[a, :2], kp[b, :2], r * s)
+        parse[m == 1] = label
+
+    cap(CIHP.RIGHT_LEG, B.R_HIP, B.R_ANKLE, 9)
+    cap(CIHP.LEFT_LEG, B.L_HIP, B.L_ANKLE, 9)
+    pants = np.zeros((h, w), np.uint8)
+    g.draw_polygon(pants, [kp[B.R_HIP, :2] + (-12 * s, -4 * s), kp[B.L_HIP, :2] + (12 * s, -4 * s),
+                           kp[B.L_KNEE, :2] + (10 * s, 0), kp[B.R_KNEE, :2] + (-10 * s, 0)])
+    parse[pants == 1] = CIHP.PANTS
+    cap(CIHP.RIGHT_ARM, B.R_SHOULDER, B.R_WRIST, 7)
+    cap(CIHP.LEFT_ARM, B.L_SHOULDER, B.L_WRIST, 7)
+    for wrist in (B.R_WRIST, B.L_WRIST):  # hands hang 16 px below the wrists
+        m = np.zeros((h, w), np.uint8)
+        g.draw_capsule(m, kp[wrist, :2], kp[wrist, :2] + (0, 16 * s), 6 * s)
+        parse[m == 1] = CIHP.LEFT_ARM if wrist == B.L_WRIST else CIHP.RIGHT_ARM
+    cap(CIHP.NECK, B.NECK, B.NOSE, 8)
+    shirt = np.zeros((h, w), np.uint8)
+    g.draw_polygon(shirt, [kp[B.R_SHOULDER, :2] + (-4 * s, -3 * s), kp[B.L_SHOULDER, :2] + (4 * s, -3 * s),
+                           kp[B.L_HIP, :2] + (6 * s, 2 * s), kp[B.R_HIP, :2] + (-6 * s, 2 * s)])
+    parse[shirt == 1] = CIHP.UPPER_CLOTHES
+    cap(CIHP.UPPER_CLOTHES, B.R_SHOULDER, B.R_ELBOW, 9)  # short sleeves
+    cap(CIHP.UPPER_CLOTHES, B.L_SHOULDER, B.L_ELBOW, 9)
+    hair = np.zeros((h, w), np.uint8)
+    g.draw_ellipse(hair, kp[B.NOSE, :2] - (0, 6 * s), (19 * s, 22 * s))
+    parse[hair == 1] = CIHP.HAIR
+    face = np.zeros((h, w), np.uint8)
+    g.draw_ellipse(face, kp[B.NOSE, :2] + (0, 2 * s), (14 * s, 17 * s))
+    parse[face == 1] = CIHP.FACE
+    person = (parse > 0).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    return kp, parse, person, image
+
+
+# ----------------------------------------------------------------------------- agnostic
+
+
+def test_agnostic_covers_garment_keeps_face_lower_body_and_hands():
+    kp, parse, _, image = figure()
+    a = make_agnostic(image, parse, kp)
+    assert a.mask.dtype == np.uint8 and set(np.unique(a.mask)) <= {0, 1}
+    upper = parse == CIHP.UPPER_CLOTHES
+    assert a.mask[upper].mean() == 1.0
+    assert a.mask[parse == CIHP.FACE].mean() == 0.0
+    for lower in (CIHP.PANTS, CIHP.LEFT_LEG, CIHP.RIGHT_LEG):
+        assert a.mask[parse == lower].mean() == 0.0
+    for wrist in (B.R_WRIST, B.L_WRIST):
+        x, y = kp[wrist, :2].astype(int)
+        assert a.mask[y + 18, x] == 0, "hands (arm pixels outside the parse-agnostic arm mask) are kept"
+    assert (a.mask[parse == CIHP.NECK]).mean() > 0.5, "the neck box is repainted"
+    # the image is grey exactly where the mask is set, and untouched elsewhere
+    assert (a.image[a.mask == 1] == GREY).all()
+    assert (a.image[a.mask == 0] == image[a.mask == 0]).all()
+
+
+def test_parse_agnostic_removes_garment_neck_and_upper_arms_only():
+    kp, parse, _, image = figure()
+    pa = make_agnostic(image, parse, kp).parse
+    assert not np.isin(pa, (CIHP.UPPER_CLOTHES, CIHP.NECK)).any()
+    assert (pa[parse == CIHP.FACE] == CIHP.FACE).all()
+    assert (pa[parse == CIHP.PANTS] == CIHP.PANTS).all()
+    x, y = kp[B.R_WRIST, :2].astype(int)
+    assert pa[y + 18, x] == CIHP.RIGHT_ARM, "hands survive"
+    # it only ever removes labels (to background), never invents them
+    changed = pa != parse
+    assert (pa[changed] == CIHP.BACKGROUND).all()
+
+
+def test_agnostic_scales_with_the_photo():
+    kp1, parse1, _, img1 = figure(1.0)
+    kp2, parse2, _, img2 = figure(2.0)
+    m1 = make_agnostic(img1, parse1, kp1).mask
+    m2 = make_agnostic(img2, parse2, kp2).mask
+    down = cv2.resize(m2, m1.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    iou = (down & m1).sum() / (down | m1).sum()
+    assert iou > 0.93, iou
+
+
+@pytest.mark.parametrize("missing", list(B))
+def test_agnostic_never_crashes_on_a_missing_keypoint(missing):
+    kp, parse, _, image = figure()
+    kp[missing] = 0
+    a = make_agnostic(image, parse, kp)
+    assert a.mask[parse == CIHP.UPPER_CLOTHES].mean() == 1.0  # the garment itself is always masked
+    assert a.mask[parse == CIHP.FACE].mean() == 0.0
+
+
+def test_agnostic_with_no_keypoints_masks_the_garment_labels():
+    _, parse, _, image = figure()
+    a = make_agnostic(image, parse, np.zeros((25, 3), np.float32))
+    assert (a.mask == (parse == CIHP.UPPER_CLOTHES)).all()
+
+
+def test_half_body_without_hips_still_covers_the_torso_to_the_garment_bottom():
+    kp, parse, _, image = figure()
+    h = 160  # a half-body crop: the photo ends just below the hips
+    kp, parse, image = kp.copy(), parse[:h], image[:h]
+    for i in (B.MID_HIP, B.R_HIP, B.L_HIP, B.R_KNEE, B.L_KNEE, B.R_ANKLE, B.L_ANKLE):
+        kp[i] = 0
+    a = make_agnostic(image, parse, kp)
+    mid_x = int(kp[B.NECK, 0])
+    garment_bottom = np.flatnonzero(parse[:, mid_x] == CIHP.UPPER_CLOTHES)[-1]
+    assert a.mask[int(kp[B.NECK, 1]) : garment_bottom + 1, mid_x].mean() == 1.0
+    assert a.mask[parse == CIHP.PANTS].mean() == 0.0
+    # low-confidence hips inside the photo count as missing too
+    kp2, parse2, _, image2 = figure()
+    kp2[[B.R_HIP, B.L_HIP], 2] = 0.1
+    kp2[[B.R_HIP, B.L_HIP], 1] = 100  # wrong, too high
+    a2 = make_agnostic(image2, parse2, kp2)
+    assert a2.mask[int(kp2[B.NECK, 1]) : 150, mid_x].mean() == 1.0
+
+
+def test_agnostic_checks_shapes():
+    kp, parse, _, image = figure()
+    with pytest.raises(ValueError, match="parse"):
+        make_agnostic(image, parse[:-1], kp)
+    with pytest.raises(ValueError, match="25"):
+        make_agnostic(image, parse, kp[:18])
+
+
+# ----------------------------------------------------------------------------- DensePose-style IUV
+
+
+def _at(iuv, kp, a, b, frac):
+    x, y = (kp[a, :2] * (1 - frac) + kp[b, :2] * frac).round().astype(int)
+    return iuv[y, x]
+
+
+def test_iuv_parts_sit_on_the_right_limbs_and_sides():
+    kp, parse, person, _ = figure()
+    iuv = densepose_from_pose(kp, person)
+    assert iuv.dtype == np.uint8 and iuv.shape == (*person.shape, 3)
+    assert (iuv[person == 0] == 0).all()
+    assert (iuv[..., 0][person == 1] > 0).all()
+    assert _at(iuv, kp, B.R_SHOULDER, B.R_ELBOW, 0.6)[0] == P.UPPER_ARM_RIGHT_FRONT
+    assert _at(iuv, kp, B.L_ELBOW, B.L_WRIST, 0.5)[0] == P.LOWER_ARM_LEFT_FRONT
+    assert _at(iuv, kp, B.R_HIP, B.R_KNEE, 0.5)[0] == P.UPPER_LEG_RIGHT_FRONT
+    assert _at(iuv, kp, B.L_KNEE, B.L_ANKLE, 0.5)[0] == P.LOWER_LEG_LEFT_FRONT
+    assert _at(iuv, kp, B.NECK, B.MID_HIP, 0.5)[0] == P.TORSO_FRONT
+    nose = kp[B.NOSE, :2].astype(int)
+    assert iuv[nose[1], nose[0] - 6, 0] == P.HEAD_RIGHT  # subject's right is image left here
+    assert iuv[nose[1], nose[0] + 6, 0] == P.HEAD_LEFT
+
+
+def test_iuv_v_runs_along_and_u_across_a_limb():
+    kp, _, person, _ = figure()
+    iuv = densepose_from_pose(kp, person)
+    vs = [int(_at(iuv, kp, B.L_HIP, B.L_KNEE, f)[2]) for f in (0.2, 0.5, 0.8)]
+    assert vs[0] < vs[1] < vs[2]
+    assert abs(int(_at(iuv, kp, B.L_HIP, B.L_KNEE, 0.5)[1]) - 128) <= 2, "U is 128 on the axis"
+    mid = ((kp[B.L_HIP, :2] + kp[B.L_KNEE, :2]) / 2).astype(int)
+    left_px, right_px = iuv[mid[1], mid[0] - 6], iuv[mid[1], mid[0] + 6]
+    assert left_px[0] == right_px[0] == P.UPPER_LEG_LEFT_FRONT
+    assert left_px[1] != right_px[1]
+
+
+def test_iuv_respects_the_parse_and_is_deterministic():
+    kp, parse, person, _ = figure()
+    a = densepose_from_pose(kp, person, parse)
+    assert (a == densepose_from_pose(kp, person, parse)).all()
+    assert (a[parse == CIHP.HAIR, 0] == 0).all(), "hair is not body surface"
+    assert np.isin(a[parse == CIHP.RIGHT_ARM, 0], (P.UPPER_ARM_RIGHT_FRONT, P.LOWER_ARM_RIGHT_FRONT, P.RIGHT_HAND)).all()
+
+
+def test_iuv_without_shoulders_is_empty_and_other_gaps_do_not_crash():
+    kp, _, person, _ = figure()
+    kp0 = kp.copy()
+    kp0[B.R_SHOULDER] = 0
+    assert not densepose_from_pose(kp0, person).any()
+    for i in B:
+        if i in (B.R_SHOULDER, B.L_SHOULDER):
+            continue
+        k = kp.copy()
+        k[i] = 0
+        assert densepose_from_pose(k, person)[..., 0][person == 1].min() > 0
+
+
+def test_iuv_is_fast_at_256x192():
+    kp, parse, person, _ = figure()
+    best = min(_timed(lambda: densepose_from_pose(kp, person, parse)) for _ in range(5))
+    assert best < 0.020, f"{best * 1000:.1f} ms"
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def test_colorize_iuv():
+    kp, _, person, _ = figure()
+    vis = colorize_iuv(densepose_from_pose(kp, person))
+    assert vis.shape == (*person.shape, 3) and vis.dtype == np.uint8
+    assert (vis[person == 0] == 0).all() and vis[person == 1].any(axis=-1).all()
+
+
+# ----------------------------------------------------------------------------- cloth mask
+
+
+def _cloth_photo(background, seed=0):
+    rng = np.random.default_rng(seed)
+    h, w = 256, 192
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = background
+    img += rng.normal(0, 3, img.shape)  # JPEG-ish noise
+    truth = np.zeros((h, w), np.uint8)
+    g.draw_polygon(truth, [np.array(p, float) for p in [(40, 40), (152, 40), (180, 100), (150, 110), (150, 220),
+                                                         (42, 220), (42, 110), (12, 100)]])
+    img[truth == 1] = (200, 40, 60)
+    img[100:110, 60:130][truth[100:110, 60:130] == 1] = background  # a stripe of background colour: a hole
+    return np.clip(img, 0, 255).astype(np.uint8), truth
+
+
+@pytest.mark.parametrize("background", [(255, 255, 255), (120, 170, 200), (30, 30, 30)])
+def test_cloth_mask_finds_the_garment_on_any_plain_background(background):
+    img, truth = _cloth_photo(background)
+    m = cloth_mask(img)
+    iou = (m & truth).sum() / (m | truth).sum()
+    assert iou > 0.95, iou
+    assert m[105, 90] == 1, "holes inside the garment are filled"
+
+
+def test_cloth_mask_rejects_empty_and_full():
+    flat = np.full((128, 96, 3), 200, np.uint8)
+    with pytest.raises(InputError, match="no garment"):
+        cloth_mask(flat)
+    full = np.full((128, 96, 3), (200, 40, 60), np.uint8)  # the garment fills all but a 2 px frame
+    full[:2], full[-2:], full[:, :2], full[:, -2:] = 255, 255, 255, 255
+    with pytest.raises(InputError, match="could not be told apart"):
+        cloth_mask(full)

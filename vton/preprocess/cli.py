@@ -1,0 +1,82 @@
+"""``python -m vton preprocess``: write every map of a person (and cloth) photo into a folder.
+
+Files written to ``--out`` (each atomically, and only after every map was computed):
+
+============================  ===================================================
+``person.png``                the photo as read (EXIF-rotated, RGB)
+``keypoints.json``            BODY_25 keypoints, OpenPose 1.3 JSON
+``person_mask.png``           person mask, 0/255
+``parse.png``                 CIHP labels, P-mode PNG with VITON-HD's palette
+``densepose.png``             IUV (I part index, U, V), see `vton.preprocess.densepose`
+``densepose_vis.png``         a colour picture of the IUV map
+``agnostic.png``              agnostic image (grey where the try-on repaints)
+``agnostic_mask.png``         agnostic mask, 0/255
+``parse_agnostic.png``        parse-agnostic, P-mode PNG
+``cloth.png``, ``cloth_mask.png``  with ``--cloth``
+``preprocess.json``           where each map came from, notes, seconds per step
+============================  ===================================================
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vton.cli import command
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--person", required=True, type=Path, help="person photo (any size)")
+    p.add_argument("--cloth", type=Path, help="in-shop garment photo")
+    p.add_argument("--cloth-mask", type=Path, help="garment mask to use instead of computing one")
+    p.add_argument("--parse", type=Path, help="CIHP parse PNG (e.g. VITON-HD image-parse-v3) instead of the geometric parse")
+    p.add_argument("--densepose", type=Path, help="DensePose IUV image (e.g. VITON-HD image-densepose) instead of the pose-built one")
+    p.add_argument("--out", required=True, type=Path, help="output folder (created)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@command(add_arguments)
+def preprocess(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from vton import io
+    from vton.preprocess.densepose import colorize_iuv
+    from vton.preprocess.pipeline import STEPS, default_preprocessor
+
+    image = io.load_image(args.person)
+    parse = io.load_label_png(args.parse) if args.parse else None
+    densepose = io.load_image(args.densepose) if args.densepose else None
+    pre = default_preprocessor()
+    timings: dict[str, float] = {}
+    with tqdm(total=len(STEPS), desc="preprocess", disable=args.quiet) as bar:
+        def progress(done: int, total: int, message: str) -> None:
+            bar.set_postfix_str(message)
+            bar.update(done - bar.n)
+
+        person = pre.person(image, parse=parse, densepose=densepose, progress=progress, timings=timings)
+    cloth = None
+    if args.cloth:
+        cloth_image = io.load_image(args.cloth)
+        mask = io.load_mask(args.cloth_mask) if args.cloth_mask else None
+        cloth = pre.cloth(cloth_image, mask=mask)
+
+    out: Path = args.out
+    io.atomic_save_image(out / "person.png", person.image)
+    io.atomic_save_json(out / "keypoints.json", io.keypoints_to_openpose_json(person.keypoints))
+    io.atomic_save_image(out / "person_mask.png", person.person_mask)
+    io.atomic_save_label_png(out / "parse.png", person.parse)
+    io.atomic_save_image(out / "densepose.png", person.densepose)
+    io.atomic_save_image(out / "densepose_vis.png", colorize_iuv(person.densepose))
+    io.atomic_save_image(out / "agnostic.png", person.agnostic)
+    io.atomic_save_image(out / "agnostic_mask.png", person.agnostic_mask)
+    io.atomic_save_label_png(out / "parse_agnostic.png", person.parse_agnostic)
+    summary = {"person": {"sources": {k: v.value for k, v in person.sources.items()}, "notes": person.notes,
+                          "seconds": {k: round(v, 4) for k, v in timings.items()}, "size_hw": list(person.size)}}
+    if cloth is not None:
+        io.atomic_save_image(out / "cloth.png", cloth.image)
+        io.atomic_save_image(out / "cloth_mask.png", cloth.mask)
+        summary["cloth"] = {"sources": {k: v.value for k, v in cloth.sources.items()}, "size_hw": list(cloth.size)}
+    io.atomic_save_json(out / "preprocess.json", summary)
+    for note in person.notes:
+        print(f"note: {note}")
+    print(f"wrote {out}")
+    return 0
