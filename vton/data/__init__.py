@@ -10,6 +10,8 @@ import importlib
 _EXPORTS = {
     "VitonHD": "vton.data.vitonhd",
     "TryOnDataset": "vton.data.dataset",
+    "generate_pair": "vton.data.synth",
+    "write_dataset": "vton.data.synth",
 }
 
 __all__ = sorted(_EXPORTS)
