@@ -38,12 +38,13 @@ LANDMARKS: tuple[str, ...] = (
 class TPSConfig:
     """Geometry knobs of the baseline (defaults suit frontal VITON-HD-like photos)."""
 
-    hip_spread: float = 1.6  # hem corners sit this many times farther from MidHip than the hip keypoints
-    shoulder_spread: float = 1.1  # shoulder corners sit this many times farther from the neck than the shoulders
+    hip_spread: float = 1.8  # hem corners sit this many times farther from MidHip than the hip keypoints
+    shoulder_spread: float = 1.15  # shoulder corners sit this many times farther from the neck than the shoulders
+    shoulder_drop: float = 0.07  # ... and this fraction of the neck-to-hips length lower
     shoulder_band: float = 0.12  # fraction of the garment height searched for the shoulder corners
     hem_band: float = 0.04  # fraction of the garment height above the bottom where the hem corners are read
     sleeve_margin: float = 0.08  # a side extends this fraction of the torso width beyond the torso: a sleeve
-    regularization: float = 1e-3  # TPS smoothing (in units of the squared image size)
+    regularization: float = 0.3  # TPS smoothing (points in units of the image size); less folds, lower EPE
 
 
 @dataclass
@@ -61,6 +62,16 @@ class TPSResult:
 # ----------------------------------------------------------------------------- garment landmarks
 
 
+def _run_through(row: np.ndarray, x: int) -> tuple[int, int] | None:
+    """``(first, last)`` column of the run of True pixels in ``row`` containing column ``x`` (or None)."""
+    if not row[x]:
+        return None
+    off = np.flatnonzero(~row)
+    left = off[off < x]
+    right = off[off > x]
+    return (int(left[-1]) + 1 if left.size else 0, int(right[0]) - 1 if right.size else row.size - 1)
+
+
 def garment_landmarks(cloth_mask: np.ndarray, config: TPSConfig = TPSConfig()) -> dict[str, np.ndarray]:
     """Landmarks of a front-facing garment from its mask, ``name -> (x, y)`` in pixels.
 
@@ -71,43 +82,41 @@ def garment_landmarks(cloth_mask: np.ndarray, config: TPSConfig = TPSConfig()) -
     if mask.ndim != 2:
         raise InputError(f"cloth mask must be (H, W), got shape {mask.shape}")
     rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size < 4 or mask.sum() < 16:
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size < 4 or cols.size < 4 or mask.sum() < 16:
         raise InputError("the cloth mask is empty (or a few pixels): cannot place garment landmarks")
-    top, bottom = int(rows[0]), int(rows[-1])
+    top = int(rows[0])
+    cx = 0.5 * (cols[0] + cols[-1])  # garments are photographed symmetric about this column
+    centre = int(round(cx))
+
+    # the torso is the run of garment pixels through the centre column; sleeves hang outside it
+    runs = {r: _run_through(mask[r], centre) for r in range(top, int(rows[-1]) + 1)}
+    torso_rows = [r for r, run in runs.items() if run is not None]
+    if len(torso_rows) < 4:
+        raise InputError("the cloth mask has no body through its centre column: cannot place garment landmarks")
+    # from the top down to where the centre column leaves the garment (a neckline may start lower)
+    bottom = max(torso_rows)
     height = bottom - top + 1
-    left = np.where(mask.any(axis=1), mask.argmax(axis=1), -1)
-    right = np.where(mask.any(axis=1), mask.shape[1] - 1 - mask[:, ::-1].argmax(axis=1), -1)
 
-    def extent(row: int) -> tuple[float, float]:
-        r = int(np.clip(row, top, bottom))
-        while left[r] < 0 and r < bottom:
-            r += 1
-        return float(left[r]), float(right[r])
-
-    # hem corners: the extent just above the bottom; torso width from the lower part
-    hem_row = bottom - int(round(config.hem_band * height))
-    hem_l, hem_r = extent(hem_row)
-    lower = [r for r in range(top + height // 2, bottom + 1) if left[r] >= 0]
-    torso_l = float(np.median(left[lower]))
-    torso_r = float(np.median(right[lower]))
+    # hem corners: the torso run just above its bottom; torso width from its lower half
+    hem_row = max(r for r in torso_rows if r <= bottom - int(round(config.hem_band * height)))
+    hem_l, hem_r = (float(v) for v in runs[hem_row])
+    lower = [r for r in torso_rows if r >= top + height // 2]
+    torso_l = float(np.median([runs[r][0] for r in lower]))
+    torso_r = float(np.median([runs[r][1] for r in lower]))
     torso_w = max(torso_r - torso_l, 1.0)
-
-    # collar: the highest garment pixel near the horizontal centre of the torso
-    cx = 0.5 * (torso_l + torso_r)
-    band = max(int(0.1 * torso_w), 1)
-    cols = mask[:, max(int(cx) - band, 0) : int(cx) + band + 1]
-    col_rows = np.flatnonzero(cols.any(axis=1))
-    collar_y = float(col_rows[0]) if col_rows.size else float(top)
-
-    # shoulder corners: the widest extent within the top band, taken no wider than the torso + margin
-    band_rows = [r for r in range(top, top + max(int(config.shoulder_band * height), 1) + 1) if left[r] >= 0]
     margin = config.sleeve_margin * torso_w
-    sh_l = max(min(float(left[r]) for r in band_rows), torso_l - margin)
-    sh_r = min(max(float(right[r]) for r in band_rows), torso_r + margin)
+
+    # collar: the top of the garment on the centre line (the shoulder seams meet the neck there)
+    collar_y = float(top)
+
+    # shoulder corners: the torso run's extent within the top band, no wider than the torso + margin
+    band_rows = [r for r in torso_rows if r <= top + max(int(config.shoulder_band * height), 1)] or torso_rows[:1]
+    sh_l = max(min(float(runs[r][0]) for r in band_rows), torso_l - margin)
+    sh_r = min(max(float(runs[r][1]) for r in band_rows), torso_r + margin)
     sh_y = float(band_rows[-1])
-    # the shoulder corner sits where the side first reaches its shoulder x going down
-    for r in band_rows:
-        if left[r] <= sh_l + 1 or right[r] >= sh_r - 1:
+    for r in band_rows:  # the first row whose run reaches the shoulder corner's x
+        if runs[r][0] <= sh_l + 1 or runs[r][1] >= sh_r - 1:
             sh_y = float(r)
             break
 
@@ -150,9 +159,15 @@ def body_points(
     neck_ok = _valid(kp, Body25.NECK)
     if neck_ok:
         out["collar"] = xy[Body25.NECK]
+    down = np.zeros(2)
+    if neck_ok and _valid(kp, Body25.R_HIP, Body25.L_HIP):
+        down = 0.5 * (xy[Body25.R_HIP] + xy[Body25.L_HIP]) - xy[Body25.NECK]  # neck -> mid-hips
     for name, joint in (("right_shoulder", Body25.R_SHOULDER), ("left_shoulder", Body25.L_SHOULDER)):
         if _valid(kp, joint):
-            out[name] = xy[Body25.NECK] + config.shoulder_spread * (xy[joint] - xy[Body25.NECK]) if neck_ok else xy[joint]
+            out[name] = xy[joint]
+            if neck_ok:
+                out[name] = xy[Body25.NECK] + config.shoulder_spread * (xy[joint] - xy[Body25.NECK])
+                out[name] = out[name] + config.shoulder_drop * down
     if _valid(kp, Body25.R_HIP, Body25.L_HIP):
         mid = 0.5 * (xy[Body25.R_HIP] + xy[Body25.L_HIP])
         out["right_hem"] = mid + config.hip_spread * (xy[Body25.R_HIP] - mid)
