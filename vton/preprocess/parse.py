@@ -6,14 +6,15 @@ landmarks, and two colour models measured on the photo itself:
 1. Body parts: every person pixel takes the nearest body part of the
    DensePose-style map (`densepose.densepose_from_pose`): head, torso, upper and
    lower arms, hands, legs, feet.
-2. Colours (CIE Lab): *skin* is the median of the face, *garment* the median of
-   the middle of the torso. A pixel is skin-coloured when it is nearer the skin
-   colour than the garment colour. When the two are too alike
-   (`MIN_SKIN_GARMENT_DISTANCE`) colour is not used.
+2. Colours (CIE Lab): *skin* is the mean colour of the face, *garment* up to
+   three k-means colours of the middle of the torso (stripes, checks), *pants*
+   two colours of the thighs. A pixel is skin-coloured when it is nearer the
+   skin colour than every garment colour (and within `SKIN_TOLERANCE`). When skin
+   and garment are too alike (`MIN_SKIN_GARMENT_DISTANCE`) colour is not used.
 3. Labels: the face oval is FACE; other head pixels are NECK (below the chin,
    near the neck axis) or HAIR. The torso is UPPER_CLOTHES down to the garment
    bottom (the last row, scanning down from the chest, where most body pixels
-   still have the garment's colour) and PANTS below; skin-coloured torso
+   are nearer a garment colour than a pants colour) and PANTS below; skin-coloured torso
    pixels near the neck are NECK. Arms are LEFT_ARM / RIGHT_ARM where
    skin-coloured and UPPER_CLOTHES (sleeves) where not; hands always arms,
    drawn from hand landmarks when MediaPipe finds them. Legs are
@@ -34,6 +35,12 @@ from vton.types import CIHP, Body25, DensePosePart as P, check_image, check_keyp
 
 MIN_SKIN_GARMENT_DISTANCE = 12.0
 """Lab distance under which skin and garment colours are too alike to tell apart."""
+SKIN_TOLERANCE = 30.0
+"""A pixel farther than this (Lab) from the skin colour is never skin."""
+GARMENT_TOLERANCE = 20.0
+"""Without a pants colour, a pixel within this (Lab) of a garment colour looks like the garment."""
+GARMENT_COLOURS = 3
+"""Colour centres describing the garment (stripes, checks, prints)."""
 
 _LEFT_ARM = (P.UPPER_ARM_LEFT_FRONT, P.LOWER_ARM_LEFT_FRONT)
 _RIGHT_ARM = (P.UPPER_ARM_RIGHT_FRONT, P.LOWER_ARM_RIGHT_FRONT)
@@ -60,30 +67,39 @@ def face_region(size: tuple[int, int], kp: np.ndarray, face_oval: np.ndarray | N
     return face
 
 
-def _skin_like(lab: np.ndarray, region: np.ndarray, skin: np.ndarray | None, garment: np.ndarray | None) -> np.ndarray:
-    """Pixels of ``region`` nearer the skin colour than the garment colour (despeckled)."""
-    if skin is None or garment is None or np.linalg.norm(skin - garment) < MIN_SKIN_GARMENT_DISTANCE:
-        return np.zeros(region.shape, bool)
-    d_skin = np.linalg.norm(lab - skin, axis=-1)
-    d_garment = np.linalg.norm(lab - garment, axis=-1)
-    out = ((d_skin < d_garment) & (region > 0)).astype(np.uint8)
-    return cv2.medianBlur(out, 5).astype(bool)
+def colour_palette(pixels: np.ndarray, k: int, iters: int = 8) -> np.ndarray | None:
+    """Up to ``k`` colour centres ``(k', 3)`` of ``pixels`` ``(N, 3)`` by k-means (deterministic:
+    seeded at lightness quantiles), so a striped or checked garment is described by its colours,
+    not by one muddy mean. None for fewer than 20 pixels."""
+    if len(pixels) < 20:
+        return None
+    pixels = pixels[:: max(1, len(pixels) // 4000)]  # a subsample is plenty
+    order = np.argsort(pixels[:, 0], kind="stable")
+    centres = pixels[order[((np.arange(k) + 0.5) / k * len(order)).astype(int)]].astype(np.float32)
+    for _ in range(iters):
+        nearest = np.argmin(((pixels[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+        centres = np.stack([pixels[nearest == j].mean(0) if (nearest == j).any() else centres[j] for j in range(k)])
+    return centres
 
 
-def _garment_bottom(lab: np.ndarray, body: np.ndarray, garment: np.ndarray | None, chest_y: float,
-                    hip_y: float, sw: float) -> float:
-    """Scan down from the chest: the last row where most body pixels have the garment's colour."""
+def palette_distance(lab: np.ndarray, palette: np.ndarray | None) -> np.ndarray:
+    """Lab distance ``(H, W)`` of every pixel to the nearest colour of ``palette`` (inf without one)."""
+    if palette is None:
+        return np.full(lab.shape[:2], np.inf, np.float32)
+    d = np.full(lab.shape[:2], np.inf, np.float32)
+    for c in palette:
+        np.minimum(d, np.linalg.norm(lab - c, axis=-1), out=d)
+    return d
+
+
+def _garment_bottom(like_garment: np.ndarray, body: np.ndarray, chest_y: float, hip_y: float, sw: float) -> float:
+    """Scan down from the chest: the last row where most body pixels look like the garment."""
     h = body.shape[0]
-    if garment is None:
-        return hip_y
-    d = np.linalg.norm(lab - garment, axis=-1)
-    tol = 18.0
     y0, y1 = int(max(chest_y, 0)), int(min(hip_y + 1.2 * sw, h - 1))
     bottom = y0
     for y in range(y0, y1 + 1):
-        row = body[y] > 0
-        n = int(row.sum())
-        if n and (d[y][row] < tol).mean() >= 0.5:
+        row = body[y]
+        if row.any() and like_garment[y][row].mean() >= 0.5:
             bottom = y
         elif y > hip_y - 0.3 * sw:
             break
@@ -122,31 +138,37 @@ def geometric_parse(image: np.ndarray, person_mask: np.ndarray, keypoints: np.nd
     neck = (rs + ls) / 2
     torso = parts == P.TORSO_FRONT
 
-    # 2. colour models
+    # 2. colour models: skin from the face, garment from the chest, pants from the thighs
     eroded_face = cv2.erode(face.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    skin = np.median(lab[eroded_face], axis=0) if eroded_face.sum() >= 20 else None
-    core = np.zeros(size, np.uint8)
+    skin = colour_palette(lab[eroded_face], 1)
+    core = np.zeros(size, bool)
     t0, t1 = shoulder_y + 0.25 * (hip_y - shoulder_y), shoulder_y + 0.75 * (hip_y - shoulder_y)
     x_lo, x_hi = neck[0] - 0.25 * sw, neck[0] + 0.25 * sw
-    core[int(max(t0, 0)):int(max(t1, 0)) + 1, int(max(x_lo, 0)):int(max(x_hi, 0)) + 1] = 1
-    core_px = (core > 0) & torso
-    garment = np.median(lab[core_px], axis=0) if core_px.sum() >= 20 else None
+    core[int(max(t0, 0)):int(max(t1, 0)) + 1, int(max(x_lo, 0)):int(max(x_hi, 0)) + 1] = True
+    garment = colour_palette(lab[core & torso], GARMENT_COLOURS)
+    legs = np.isin(parts, _LEFT_LEG + _RIGHT_LEG)
+    thighs = legs & (np.arange(size[0])[:, None] > hip_y + 0.5 * sw)
+    pants = None if extrapolated else colour_palette(lab[thighs], 2)
+    d_skin, d_garment, d_pants = (palette_distance(lab, p) for p in (skin, garment, pants))
+    if skin is not None and garment is not None and palette_distance(skin, garment).min() < MIN_SKIN_GARMENT_DISTANCE:
+        d_skin = np.full(size, np.inf, np.float32)  # skin and garment look alike: colour cannot tell them apart
+    skin_like = cv2.medianBlur(((d_skin < d_garment) & (d_skin < SKIN_TOLERANCE) & person).astype(np.uint8), 5) > 0
+    like_garment = (d_garment < d_pants) if pants is not None else (d_garment < GARMENT_TOLERANCE)
 
     # 3. labels
     if extrapolated:  # half-body photo: the garment runs out of the frame
         bottom = float(size[0])
     else:
-        bottom = _garment_bottom(lab, person & ~face, garment, t0, hip_y, sw)
+        bottom = _garment_bottom(like_garment, (torso | legs) & ~face, t0, hip_y, sw)
     rows = np.arange(size[0])[:, None]
     above_bottom = rows <= bottom
-    skin_like = _skin_like(lab, person_mask, skin, garment)
 
     out[torso & above_bottom] = CIHP.UPPER_CLOTHES
     out[torso & ~above_bottom] = CIHP.PANTS
     for arm_parts, hand, label in ((_LEFT_ARM, P.LEFT_HAND, CIHP.LEFT_ARM), (_RIGHT_ARM, P.RIGHT_HAND, CIHP.RIGHT_ARM)):
         arm = np.isin(parts, arm_parts)
         out[arm] = CIHP.UPPER_CLOTHES
-        out[arm & (skin_like if garment is not None and skin is not None else True)] = label
+        out[arm & (skin_like if np.isfinite(d_skin).any() and garment is not None else True)] = label
         out[parts == hand] = label
     for leg_parts, foot, leg_label, shoe_label in ((_LEFT_LEG, P.LEFT_FOOT, CIHP.LEFT_LEG, CIHP.LEFT_SHOE),
                                                     (_RIGHT_LEG, P.RIGHT_FOOT, CIHP.RIGHT_LEG, CIHP.RIGHT_SHOE)):
@@ -164,11 +186,10 @@ def geometric_parse(image: np.ndarray, person_mask: np.ndarray, keypoints: np.nd
     # below the chin, head pixels are hair only where they look like the hair above the face
     face_top = float(np.flatnonzero(face.any(axis=1))[0]) if face.any() else chin_y - 0.5 * sw
     crown = head & ~face & (rows < face_top)
-    hair_colour = np.median(lab[crown], axis=0) if crown.sum() >= 20 else None
+    hair_colour = colour_palette(lab[crown], 1)
     if hair_colour is not None and garment is not None:
         low = head & (rows > chin_y)
-        not_hair = np.linalg.norm(lab - garment, axis=-1) < np.linalg.norm(lab - hair_colour, axis=-1)
-        out[low & not_hair] = CIHP.UPPER_CLOTHES
+        out[low & (d_garment < palette_distance(lab, hair_colour))] = CIHP.UPPER_CLOTHES
     out[head & neck_zone] = CIHP.NECK
     out[torso & skin_like & (rows < shoulder_y + 0.35 * sw) & near_neck_axis] = CIHP.NECK
     # person pixels above the chin that are neither face nor arms are hair (a bun, long hair)

@@ -6,8 +6,8 @@ and a lock, so one instance can serve Streamlit's script threads.
 
 Person steps, each timed (``timings``) and reported through ``progress``:
 
-1. pose: MediaPipe Pose -> BODY_25. No person -> retried on a crop around the
-   largest face; a small person (shoulders under `SMALL_PERSON` of the longer
+1. pose: MediaPipe Pose -> BODY_25. No person -> retried with a grey margin
+   around the photo (tight crops), then on a crop around the largest face; a small person (shoulders under `SMALL_PERSON` of the longer
    side) -> re-detected on a crop around them. Several faces -> the person with
    the largest face is used and a note says so.
 2. masks: Pose's segmentation, thresholded; the components holding the
@@ -48,6 +48,8 @@ MIN_SHOULDER_VISIBILITY = 0.5
 PROMINENT_FACE = 0.25
 """A face counts as another person when its area is at least this fraction of the largest face's."""
 CLOTH_FACE_SCORE = 0.8
+PAD_RETRY = 0.15
+"""When Pose finds nobody, it is run again with a margin of this fraction of the height on every side."""
 
 STEPS = ("pose", "masks", "parse", "densepose", "agnostic")
 
@@ -150,6 +152,8 @@ class Preprocessor:
             if prominent.sum() > 1:
                 notes.append(f"{int(prominent.sum())} people found; used the most prominent (largest face)")
         pose = det.run_pose(image)
+        if pose is None:  # tight crops (VITON-HD's framing) are found more often with a margin around them
+            pose = _pose_on_padded(det, image, PAD_RETRY)
         if len(faces) and (pose is None or not _nose_in(pose.keypoints, faces[0])):
             # no pose, or a pose on someone other than the largest face: look around that face
             retry = _pose_on_crop(det, image, _box_below_face(faces[0], (h, w)))
@@ -254,6 +258,19 @@ def _pose_on_crop(det: Detectors, image: np.ndarray, box: tuple[int, int, int, i
     seg = np.zeros((h, w), np.float32)
     seg[y0:y1, x0:x1] = r.segmentation
     return PoseResult(landmarks_to_body25(lm, (h, w)), lm, seg)
+
+
+def _pose_on_padded(det: Detectors, image: np.ndarray, frac: float) -> PoseResult | None:
+    """Pose on the photo with a grey margin of ``frac`` of its height on every side, mapped back."""
+    h, w = image.shape[:2]
+    p = max(1, int(round(frac * h)))
+    padded = cv2.copyMakeBorder(image, p, p, p, p, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+    r = det.run_pose(padded)
+    if r is None:
+        return None
+    lm = r.landmarks.copy()
+    lm[:, :2] -= p
+    return PoseResult(landmarks_to_body25(lm, (h, w)), lm, np.ascontiguousarray(r.segmentation[p:p + h, p:p + w]))
 
 
 def _check_shoulders(pose: PoseResult, size: tuple[int, int]) -> None:
