@@ -39,8 +39,9 @@ def test_help_lists_every_command():
 
 
 @pytest.mark.skipif(not command_exists("vton.preprocess.cli:preprocess"), reason="preprocess command not written yet")
-def test_preprocess_with_a_missing_photo_is_one_error_line():
-    assert_one_error_line(vton("preprocess", "--person", "/nonexistent/person.jpg"), "/nonexistent")
+def test_preprocess_with_a_missing_photo_is_one_error_line(tmp_path):
+    result = vton("preprocess", "--person", "/nonexistent/person.jpg", "--out", str(tmp_path / "out"))
+    assert_one_error_line(result, "/nonexistent/person.jpg")
 
 
 @pytest.mark.skipif(not command_exists("vton.data.cli:synth"), reason="synth command not written yet")

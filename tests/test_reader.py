@@ -272,7 +272,7 @@ def synthetic(tmp_path_factory) -> Path:
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """``warped(p) = image(p + flow(p))`` in [0, 1], the convention of vton.types."""
     h, w = flow.shape[1:]
-    t = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    t = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float() / 255
     ys, xs = torch.meshgrid(torch.linspace(-1 + 1 / h, 1 - 1 / h, h), torch.linspace(-1 + 1 / w, 1 - 1 / w, w), indexing="ij")
     grid = torch.stack((xs, ys), -1)[None] + torch.from_numpy(flow).permute(1, 2, 0)[None]
     return F.grid_sample(t, grid, mode="bilinear", padding_mode="border", align_corners=False)[0].permute(1, 2, 0).numpy()
