@@ -12,7 +12,7 @@ draws both. Modules, in dependency order:
 Flow convention (DESIGN.md): ``warped(p) = cloth(p + flow(p))`` with
 ``grid_sample(align_corners=False)``, offsets in normalized units, ``x`` then ``y``.
 """
-from vton.data.synth.render import generate_pair, render_pair
+from vton.data.synth.render import Rendered, SampleInfo, generate_pair, render_pair
 from vton.data.synth.writer import item_seed, sample_name, save_pair, write_dataset
 
-__all__ = ["generate_pair", "render_pair", "item_seed", "sample_name", "save_pair", "write_dataset"]
+__all__ = ["Rendered", "SampleInfo", "generate_pair", "render_pair", "item_seed", "sample_name", "save_pair", "write_dataset"]

@@ -149,6 +149,9 @@ def sample_body(rng: np.random.Generator, size: tuple[int, int]) -> Body:
             a = rng.uniform(2, 20)
             b = -rng.uniform(65, 115)
         elbow = shoulders[side] + _unit(a, down, across, s) * upper
+        while not (2 <= elbow[0] <= w - 3) and a > 1:  # keep the elbows in the frame
+            a, b = a * 0.7, b - a * 0.3
+            elbow = shoulders[side] + _unit(a, down, across, s) * upper
         elbows.append(elbow)
         wrists.append(elbow + _unit(b, down, across, s) * fore)
 

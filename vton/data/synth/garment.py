@@ -234,13 +234,20 @@ def _fold_into_wedge(u: np.ndarray, t: Template, side: int) -> np.ndarray:
     edge = quad[2] - quad[3]  # the sleeve's lower edge, from the armpit to the cuff
     wedge = float(np.arccos(np.clip(edge @ down / np.linalg.norm(edge), -1, 1)))
     c = 0.5 * wedge
+    out = np.array([-down[1], down[0]])
+    out = out if out[0] * s > 0 else -out
     v = u - a
-    out = np.array([-down[1], down[0]]) * (1 if float(np.array([-down[1], down[0]]) @ [s, 0]) > 0 else -1)
-    phi = np.arctan2(v @ out, v @ down)  # > 0 outside the side
-    r = np.linalg.norm(v, axis=-1)
-    folded = c * (1 - np.exp(-np.maximum(phi, 0) / c))
-    new = a + r[..., None] * (np.cos(folded)[..., None] * down + np.sin(folded)[..., None] * out)
-    return np.where((phi > 0)[..., None], new, u)
+    v_out = v @ out
+    hit = v_out > 0  # outside the side line
+    if not hit.any():
+        return u
+    v_out, v_down = v_out[hit], v[hit] @ down
+    phi = np.arctan2(v_out, v_down)
+    r = np.hypot(v_out, v_down)
+    folded = c * (1 - np.exp(-phi / c))
+    u = u.copy()
+    u[hit] = a + r[:, None] * (np.cos(folded)[:, None] * down + np.sin(folded)[:, None] * out)
+    return u
 
 
 def _sleeve_pieces(body: Body, t: Template, fit: Fit, side: int):

@@ -14,6 +14,7 @@ agree up to shading.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -33,10 +34,30 @@ JPEG_QUALITY = 95
 works on the decoded JPEG, so the files on disk are exactly what the ground truth was built from."""
 
 
+@dataclass(frozen=True)
+class SampleInfo:
+    """What was drawn, for tests, benchmarks split by difficulty, and the lab's captions."""
+
+    garment: str  # one of `garment.KINDS`
+    texture: str  # one of `texture.TEXTURES`
+    arm_pose: str  # one of `body.ARM_POSES`
+    hair: str  # one of `HAIR_STYLES`
+    occluded: int  # pixels of the warped garment hidden by an arm (or hair)
+
+
+@dataclass
+class Rendered:
+    """`render_pair`'s result: the pair, the JPEG bytes its images were decoded from, and `SampleInfo`."""
+
+    pair: Pair
+    jpegs: dict[str, bytes]  # "image", "cloth"
+    info: SampleInfo
+
+
 def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
     """``uint8 (H, W, 3)`` RGB -> JPEG bytes (Pillow, the library `vton.io.load_image` decodes with)."""
     buf = io.BytesIO()
-    Image.fromarray(image, "RGB").save(buf, format="JPEG", quality=quality)
+    Image.fromarray(image, "RGB").save(buf, format="JPEG", quality=quality, subsampling=0)  # 4:4:4: no colour bleed
     return buf.getvalue()
 
 
@@ -215,12 +236,12 @@ def generate_pair(seed: int, size: tuple[int, int] = (256, 192), name: str = "00
         The person and cloth images are already JPEG-decoded (quality `JPEG_QUALITY`):
         they equal what `write_dataset`'s ``.jpg`` files read back as.
     """
-    return render_pair(seed, size, name)[0]
+    return render_pair(seed, size, name).pair
 
 
 def render_pair(seed: int, size: tuple[int, int] = (256, 192),
-                name: str = "000001_00.jpg") -> tuple[Pair, dict[str, bytes]]:
-    """`generate_pair`, plus the JPEG bytes of ``"image"`` and ``"cloth"`` the arrays were decoded from."""
+                name: str = "000001_00.jpg") -> Rendered:
+    """`generate_pair`, plus the JPEG bytes the person and cloth arrays were decoded from, and what was drawn."""
     if int(seed) < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
     h, w = size
@@ -233,13 +254,15 @@ def render_pair(seed: int, size: tuple[int, int] = (256, 192),
     body = sample_body(rng, size)
     kind = str(rng.choice(KINDS, p=[0.4, 0.35, 0.25]))
     template = sample_template(rng, kind, size)
-    cloth_f, cloth_mask, _texture = _draw_cloth(rng, template, size)
+    cloth_f, cloth_mask, texture_kind = _draw_cloth(rng, template, size)
     cloth_jpg = encode_jpeg(_to_u8(cloth_f))
     cloth = decode_jpeg(cloth_jpg)
 
     gm = garment_map(rng, body, template, Fit.sample(rng, template))
-    warped = _to_u8(bilinear_sample(cloth.astype(np.float32) / 255, gm.q))
-    warped_mask = (bilinear_sample(cloth_mask[..., None].astype(np.float32), gm.q)[..., 0] > 0.5).astype(np.uint8)
+    rgbm = np.concatenate([cloth.astype(np.float32) / 255, cloth_mask[..., None].astype(np.float32)], -1)
+    sampled = bilinear_sample(rgbm, gm.q)
+    warped = _to_u8(sampled[..., :3])
+    warped_mask = (sampled[..., 3] > 0.5).astype(np.uint8)
     garment = warped.astype(np.float32) / 255 * _shading(rng, body, gm, xy)[..., None]
 
     skin = tx.jitter(rng, tx.SKIN_TONES[rng.integers(len(tx.SKIN_TONES))], 0.04)
@@ -288,4 +311,6 @@ def render_pair(seed: int, size: tuple[int, int] = (256, 192),
     pair = Pair(name=name, cloth_name=name, person=person,
                 cloth=Cloth(image=cloth, mask=cloth_mask, sources={"image": Source.SYNTHETIC, "mask": Source.SYNTHETIC}),
                 truth=GroundTruth(flow=flow_from_map(gm.q), warped_cloth=warped, warped_mask=warped_mask))
-    return pair, {"image": image_jpg, "cloth": cloth_jpg}
+    occluded = int(((warped_mask == 1) & (parse != CIHP.UPPER_CLOTHES)).sum())
+    info = SampleInfo(garment=kind, texture=texture_kind, arm_pose=body.arm_pose, hair=style, occluded=occluded)
+    return Rendered(pair=pair, jpegs={"image": image_jpg, "cloth": cloth_jpg}, info=info)

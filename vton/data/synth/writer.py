@@ -101,8 +101,8 @@ def write_dataset(out: str | Path, n: int, seed: int, size: tuple[int, int] = (2
     names = []
     for i in range(n):
         name = sample_name(i)
-        pair, jpegs = render_pair(item_seed(seed, i), size, name)
-        save_pair(folder, pair, jpegs)
+        r = render_pair(item_seed(seed, i), size, name)
+        save_pair(folder, r.pair, r.jpegs)
         names.append(name)
         if progress is not None:
             progress(i + 1, n, name)
