@@ -116,6 +116,7 @@ def test_path_bytes_and_file_object_give_the_same_array(tmp_path):
         from_file = vio.load_image(f)
     for a in (from_path, from_str, from_bytes, from_file):
         assert a.dtype == np.uint8 and a.shape == (96, 80, 3)
+        assert a.flags.writeable and a.flags.c_contiguous
         np.testing.assert_array_equal(a, rgb)
 
 

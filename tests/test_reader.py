@@ -295,3 +295,16 @@ def test_synthetic_folder_reads_with_consistent_ground_truth(synthetic, size):
         assert err < (0.02 if size == (128, 96) else 0.05), err
     batch = collate([TryOnDataset(synthetic, "test", size=size)[i] for i in range(2)])
     assert batch.gt_flow.shape == (2, 2, *size) and batch.gt_warped_mask.shape == (2, 1, *size)
+
+
+# ----------------------------------------------------------------------------- the bundled samples
+
+
+def test_bundled_samples_read():
+    samples = REPO / "assets" / "samples"
+    assert vio.load_image(samples / "photos" / "astronaut.png").shape == (512, 512, 3)
+    assert vio.load_image(samples / "photos" / "cloth_tee.png").shape == (512, 384, 3)
+    data = VitonHD(samples / "synthetic", "test", size=(256, 192))
+    assert len(data) == 6 and data.has_ground_truth
+    pair = data[0]
+    assert pair.truth.flow.shape == (2, 256, 192) and pair.person.sources["agnostic"] is Source.DATASET

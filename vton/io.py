@@ -146,7 +146,7 @@ def load_image(source: ImageSource, *, max_pixels: int = MAX_PIXELS, min_side: i
     h, w = rgb.shape[:2]
     if min(h, w) < min_side:
         raise InputError(f"{name} is only {w}x{h} px; at least {min_side} px on each side is needed")
-    return np.ascontiguousarray(rgb, dtype=np.uint8)
+    return np.array(rgb, dtype=np.uint8, order="C")  # a writable copy (PIL's arrays are read-only)
 
 
 # ----------------------------------------------------------------------------- reading labels, masks, keypoints
