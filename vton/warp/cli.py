@@ -35,6 +35,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--no-cache", action="store_true", help="re-read every item each epoch instead of keeping it in memory")
     p.add_argument("--base-channels", type=int, default=None, help="FlowWarpNet width (default 16)")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when CUDA is present")
     p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
@@ -55,12 +56,13 @@ def train(args: argparse.Namespace) -> int:
     config = WarpTrainConfig(
         data=args.data, out=args.out, size=args.size, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
         vgg=args.vgg, save_every=args.save_every, log_every=args.log_every, image_every=args.image_every,
-        resume=args.resume, seed=args.seed, num_workers=args.workers, mixed_precision=args.mixed_precision,
+        resume=args.resume, seed=args.seed, num_workers=args.workers, cache=not args.no_cache, mixed_precision=args.mixed_precision,
         cpu=True if args.cpu else None, model=model,
     )
     result = train_warp(config, progress=tqdm_progress("train warp", disable=not sys.stderr.isatty()))
     if result.final is not None:
         print(json.dumps({"final": str(result.final), "step": result.step, "seconds": round(result.seconds, 1),
+                          "processes": result.processes,
                           "first_losses": result.first_losses, "losses": result.losses}, indent=2))
     return 0
 

@@ -52,6 +52,7 @@ class WarpTrainConfig:
     resume: bool = False
     seed: int = 0
     num_workers: int = 0
+    cache: bool = True  # keep decoded items in memory after the first epoch (small synthetic sets)
     mixed_precision: str = "no"
     cpu: bool | None = None  # None: CUDA when present
     model: dict = field(default_factory=dict)  # FlowWarpNet arguments (base_channels, channel_mults, ...)
@@ -65,9 +66,26 @@ class WarpTrainResult:
     losses: dict[str, float]  # the last logged loss terms (a running mean over log_every steps)
     first_losses: dict[str, float]  # the first logged ones, to see the run went somewhere
     seconds: float
+    processes: int = 1  # how many processes trained (Accelerate's num_processes)
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+class CachedDataset(torch.utils.data.Dataset):
+    """Keeps every item after its first read (reading and resizing ~10 maps costs more than a CPU step)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self.items: dict[int, dict[str, torch.Tensor]] = {}
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if index not in self.items:
+            self.items[index] = self.dataset[index]
+        return self.items[index]
 
 
 def _forward(model, batch: TryOnBatch) -> WarpOutput:
@@ -112,6 +130,8 @@ def train_warp(config: WarpTrainConfig, progress: Progress | None = None) -> War
     from vton.data import TryOnDataset
 
     dataset = TryOnDataset(config.data, split="train", size=tuple(config.size))
+    if config.cache and config.num_workers == 0:
+        dataset = CachedDataset(dataset)
     if len(dataset) == 0:
         raise InputError(f"no training pairs found in {config.data}")
     loader = DataLoader(
@@ -125,7 +145,14 @@ def train_warp(config: WarpTrainConfig, progress: Progress | None = None) -> War
     )
 
     # 2. model, optimizer, perceptual loss
-    model = FlowWarpNet(**config.model)
+    ckpt = latest_checkpoint(out_dir) if config.resume else None
+    if ckpt is not None:  # the checkpoint's own config decides the architecture
+        model = FlowWarpNet.from_config(FlowWarpNet.load_config(ckpt / MODEL_NAME))
+        differs = {k: v for k, v in config.model.items() if model.config.get(k) != v}
+        if differs:
+            accelerator.print(f"resuming with the checkpoint's model config; ignored {differs}")
+    else:
+        model = FlowWarpNet(**config.model)
     _check_size(tuple(config.size), model.multiple)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     vgg = None
@@ -136,7 +163,7 @@ def train_warp(config: WarpTrainConfig, progress: Progress | None = None) -> War
 
     # 3. resume (before prepare: the weights load into the plain module)
     step = 0
-    if config.resume and (ckpt := latest_checkpoint(out_dir)) is not None:
+    if ckpt is not None:
         step, _ = load_checkpoint(ckpt, {MODEL_NAME: model}, optimizer)
         accelerator.print(f"resumed from {ckpt} at step {step}")
     elif config.resume:
@@ -182,14 +209,17 @@ def train_warp(config: WarpTrainConfig, progress: Progress | None = None) -> War
                 running[k] = running.get(k, 0.0) + float(v.detach())
             count += 1
             if step % config.log_every == 0 or step == config.steps:
-                last = {k: v / count for k, v in running.items()}
+                keys = sorted(running)
+                mean = torch.tensor([running[k] / count for k in keys], device=accelerator.device)
+                mean = accelerator.reduce(mean, reduction="mean")  # over processes
+                last = dict(zip(keys, mean.tolist()))
                 first = first or dict(last)
                 running, count = {}, 0
                 accelerator.log({f"loss/{k}": v for k, v in last.items()}, step=step)
             if main and (step % config.image_every == 0 or step == config.steps):
                 _log_image(accelerator, "warp/cloth|warped|aligned|target|person", _image_grid(batch, out), step)
             if progress is not None and main:
-                progress(step, config.steps, f"loss {float(loss):.4f}")
+                progress(step, config.steps, f"loss {loss.item():.4f}")
             if step % config.save_every == 0 or step == config.steps:
                 save_checkpoint(
                     out_dir, step, {MODEL_NAME: model}, optimizer,
@@ -206,7 +236,7 @@ def train_warp(config: WarpTrainConfig, progress: Progress | None = None) -> War
     if main:
         final = export_final(out_dir / "final", accelerator.unwrap_model(model))
     accelerator.end_training()
-    return WarpTrainResult(final, step, last, first, time.perf_counter() - started)
+    return WarpTrainResult(final, step, last, first, time.perf_counter() - started, accelerator.num_processes)
 
 
 def _log_image(accelerator, tag: str, image: torch.Tensor, step: int) -> None:
