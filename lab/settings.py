@@ -26,6 +26,7 @@ DEFAULT_SIZE_LABEL = "256 x 192"
 MAX_SEED = 2**31 - 1
 DEFAULT_STEPS = 50
 
+_SETTINGS, _ENTRY_RAN = "lab_settings", "_lab_entry_ran"
 INPUT_SAMPLE, INPUT_UPLOAD, INPUT_FOLDER = "Bundled sample", "Upload photos", "Dataset folder"
 PHOTO_SAMPLE = "photo: astronaut + tee (no ground truth)"
 
@@ -167,13 +168,21 @@ def sidebar() -> LabSettings:
         models = _models_ui()
         sampling = _sampling_ui(default_steps(models))
     settings = LabSettings(inputs, models, sampling, size)
-    st.session_state["lab_settings"] = settings
+    st.session_state[_SETTINGS] = settings
+    st.session_state[_ENTRY_RAN] = True
     return settings
 
 
 def current() -> LabSettings:
-    """The settings the sidebar holds for this run (drawn by ``streamlit_app.py``)."""
-    settings = st.session_state.get("lab_settings")
-    if settings is None:  # a page run on its own (not through streamlit_app.py)
-        settings = sidebar()
-    return settings
+    """The settings the sidebar holds for this run (drawn by ``streamlit_app.py`` before the page).
+
+    When a fresh server's first request is a page's URL, Streamlit's legacy ``pages/``
+    mode runs that page file alone, without ``streamlit_app.py`` (so without sidebar).
+    The page then registers the real navigation and reruns through it.
+    """
+    if st.session_state.pop(_ENTRY_RAN, False):
+        return st.session_state[_SETTINGS]
+    from lab.app import navigation
+
+    navigation()
+    st.rerun()
