@@ -308,3 +308,14 @@ def test_bundled_samples_read():
     assert len(data) == 6 and data.has_ground_truth
     pair = data[0]
     assert pair.truth.flow.shape == (2, 256, 192) and pair.person.sources["agnostic"] is Source.DATASET
+
+
+def test_unpaired_cloth_carries_no_ground_truth(tmp_path):
+    root = tmp_path / "synthetic"
+    shutil.copytree(REPO / "assets" / "samples" / "synthetic", root)
+    (root / "test" / "test_pairs.txt").unlink()
+    (root / "test_pairs.txt").write_text("000001_00.jpg 000002_00.jpg\n000003_00.jpg 000003_00.jpg\n")
+    unpaired = VitonHD(root, "test", size=(64, 48), paired=False)
+    assert unpaired[0].cloth_name == "000002_00.jpg" and unpaired[0].truth.flow is None
+    assert unpaired[1].truth.flow is not None  # the listed cloth is the person's own
+    assert VitonHD(root, "test", size=(64, 48))[0].truth.flow is not None

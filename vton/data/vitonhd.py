@@ -107,6 +107,8 @@ def resize_flow(flow: np.ndarray, size: Size) -> np.ndarray:
     """A flow ``float32 (2, H, W)`` in normalized units -> ``(2, *size)``; values need no rescaling."""
     if flow.ndim != 3 or flow.shape[0] != 2:
         raise ValueError(f"flow must be (2, H, W), got {flow.shape}")
+    if flow.shape[1:] == tuple(size):
+        return flow
     hwc = np.ascontiguousarray(flow.transpose(1, 2, 0), dtype=np.float32)
     return np.ascontiguousarray(resize_image(hwc, size).transpose(2, 0, 1))
 
@@ -180,7 +182,9 @@ class VitonHD(Sequence[Pair]):
         split: ``"train"`` or ``"test"`` (any folder name works).
         size: ``(H, W)`` of every returned array; any positive size.
         paired: each person with their own cloth (same file name; the person image
-            is then the ground-truth try-on), or with the listed cloth (unpaired).
+            is then the ground-truth try-on), or with the listed cloth (unpaired;
+            the synthetic ground truth, which is about the person's own cloth,
+            is then left out unless the listed cloth is their own).
     Example:
         >>> data = VitonHD("data/vitonhd", "test", size=(256, 192), paired=False)
         >>> pair = data[0]; pair.person.image.shape
@@ -253,8 +257,10 @@ class VitonHD(Sequence[Pair]):
         if not -len(self) <= index < len(self):
             raise IndexError(f"pair {index} out of range for {len(self)} pairs")
         name, cloth_name = self.pairs[index]
-        return Pair(name=name, cloth_name=cloth_name, person=self._person(name),
-                    cloth=self._cloth(cloth_name), truth=self._truth(name))
+        # ground truth describes the person's own cloth: an unpaired cloth has none
+        own_cloth = Path(cloth_name).stem == Path(name).stem
+        return Pair(name=name, cloth_name=cloth_name, person=self._person(name), cloth=self._cloth(cloth_name),
+                    truth=self._truth(name) if own_cloth else GroundTruth())
 
     # ------------------------------------------------------------------------- per item
 
