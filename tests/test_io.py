@@ -114,7 +114,10 @@ def test_path_bytes_and_file_object_give_the_same_array(tmp_path):
     from_bytes = vio.load_image(path.read_bytes())
     with open(path, "rb") as f:
         from_file = vio.load_image(f)
-    for a in (from_path, from_str, from_bytes, from_file):
+    upload = io.BytesIO(path.read_bytes())
+    upload.read()  # a Streamlit upload may be read again on a rerun
+    from_upload = vio.load_image(upload)
+    for a in (from_path, from_str, from_bytes, from_file, from_upload):
         assert a.dtype == np.uint8 and a.shape == (96, 80, 3)
         assert a.flags.writeable and a.flags.c_contiguous
         np.testing.assert_array_equal(a, rgb)

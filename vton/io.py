@@ -55,8 +55,9 @@ def _read_bytes(source: ImageSource) -> tuple[bytes, str]:
         except OSError as e:
             raise InputError(f"cannot read {path}: {e.strerror or e}") from None
     if hasattr(source, "read"):
-        data = source.read()
         name = str(getattr(source, "name", "the uploaded file"))
+        # getvalue() (BytesIO, Streamlit uploads) reads all of it whatever the position after an earlier read
+        data = source.getvalue() if hasattr(source, "getvalue") else source.read()
         if not isinstance(data, (bytes, bytearray)):
             raise InputError(f"{name} was opened as text; open it in binary mode ('rb')")
         return bytes(data), name
