@@ -337,14 +337,18 @@ def difference_image(a: np.ndarray, b: np.ndarray, gain: float = 4.0) -> np.ndar
 
 
 def image_metrics(result: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """SSIM and PSNR (dB) of ``result`` against ``truth`` (resized to ``result``'s size when they differ)."""
+    """SSIM and PSNR (dB, capped at 99 for identical images) of ``result`` against ``truth``.
+
+    ``truth`` is resized to ``result``'s size when they differ.
+    """
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     check_image(result, "result")
     check_image(truth, "truth")
     truth = resize(truth, result.shape[:2])
     ssim = structural_similarity(truth, result, channel_axis=2, data_range=255)
-    psnr = peak_signal_noise_ratio(truth, result, data_range=255)
+    with np.errstate(divide="ignore"):  # identical images: infinite PSNR, reported as 99 dB
+        psnr = peak_signal_noise_ratio(truth, result, data_range=255)
     return {"ssim": float(ssim), "psnr": float(min(psnr, 99.0))}
 
 
