@@ -6,9 +6,9 @@ landmarks, and two colour models measured on the photo itself:
 1. Body parts: every person pixel takes the nearest body part of the
    DensePose-style map (`densepose.densepose_from_pose`): head, torso, upper and
    lower arms, hands, legs, feet.
-2. Colours (CIE Lab): *skin* is the mean colour of the face, *garment* up to
+2. Colours (CIE Lab, lightness down-weighted against shading): *skin* is the mean colour of the face, *garment* up to
    three k-means colours of the middle of the torso (stripes, checks), *pants*
-   two colours of the thighs. A pixel is skin-coloured when it is nearer the
+   two colours of the legs around the knees. A pixel is skin-coloured when it is nearer the
    skin colour than every garment colour (and within `SKIN_TOLERANCE`). When skin
    and garment are too alike (`MIN_SKIN_GARMENT_DISTANCE`) colour is not used.
 3. Labels: the face oval is FACE; other head pixels are NECK (below the chin,
@@ -48,8 +48,15 @@ _LEFT_LEG = (P.UPPER_LEG_LEFT_FRONT, P.LOWER_LEG_LEFT_FRONT)
 _RIGHT_LEG = (P.UPPER_LEG_RIGHT_FRONT, P.LOWER_LEG_RIGHT_FRONT)
 
 
+LIGHTNESS_WEIGHT = 0.5
+"""Lab lightness is scaled by this before any colour distance: shading and folds change lightness most."""
+
+
 def _lab(image: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    """CIE Lab ``float32 (H, W, 3)`` with L scaled by `LIGHTNESS_WEIGHT` (distances are shading-tolerant)."""
+    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    lab[..., 0] *= LIGHTNESS_WEIGHT
+    return lab
 
 
 def face_region(size: tuple[int, int], kp: np.ndarray, face_oval: np.ndarray | None) -> np.ndarray:
@@ -145,11 +152,17 @@ def geometric_parse(image: np.ndarray, person_mask: np.ndarray, keypoints: np.nd
     t0, t1 = shoulder_y + 0.25 * (hip_y - shoulder_y), shoulder_y + 0.75 * (hip_y - shoulder_y)
     x_lo, x_hi = neck[0] - 0.25 * sw, neck[0] + 0.25 * sw
     core[int(max(t0, 0)):int(max(t1, 0)) + 1, int(max(x_lo, 0)):int(max(x_hi, 0)) + 1] = True
-    garment = colour_palette(lab[core & torso], GARMENT_COLOURS)
+    arms = np.isin(parts, _LEFT_ARM + _RIGHT_ARM + (P.LEFT_HAND, P.RIGHT_HAND)).astype(np.uint8)
+    near_arms = cv2.dilate(arms, np.ones((3, 3), np.uint8), iterations=max(1, int(0.05 * sw))).astype(bool)
+    d_skin = palette_distance(lab, skin)
+    sample = core & torso & ~near_arms & ~(d_skin < 0.5 * SKIN_TOLERANCE)  # not a forearm across the chest
+    garment = colour_palette(lab[sample], GARMENT_COLOURS)
     legs = np.isin(parts, _LEFT_LEG + _RIGHT_LEG)
-    thighs = legs & (np.arange(size[0])[:, None] > hip_y + 0.5 * sw)
-    pants = None if extrapolated else colour_palette(lab[thighs], 2)
-    d_skin, d_garment, d_pants = (palette_distance(lab, p) for p in (skin, garment, pants))
+    knees = [kp[i, 1] for i in (Body25.R_KNEE, Body25.L_KNEE) if g.present(kp, i)]
+    pants = None
+    if knees and not extrapolated:  # pants (or bare legs) measured around the knees, below any long top
+        pants = colour_palette(lab[legs & (np.arange(size[0])[:, None] > min(knees) - 0.15 * sw)], 2)
+    d_garment, d_pants = palette_distance(lab, garment), palette_distance(lab, pants)
     if skin is not None and garment is not None and palette_distance(skin, garment).min() < MIN_SKIN_GARMENT_DISTANCE:
         d_skin = np.full(size, np.inf, np.float32)  # skin and garment look alike: colour cannot tell them apart
     skin_like = cv2.medianBlur(((d_skin < d_garment) & (d_skin < SKIN_TOLERANCE) & person).astype(np.uint8), 5) > 0

@@ -6,10 +6,13 @@ and a lock, so one instance can serve Streamlit's script threads.
 
 Person steps, each timed (``timings``) and reported through ``progress``:
 
-1. pose: MediaPipe Pose -> BODY_25. No person -> retried with a grey margin
-   around the photo (tight crops), then on a crop around the largest face; a small person (shoulders under `SMALL_PERSON` of the longer
-   side) -> re-detected on a crop around them. Several faces -> the person with
-   the largest face is used and a note says so.
+1. pose: MediaPipe Pose -> BODY_25. Pose is steadier when the person fills
+   its (square) input, so when nobody is found it runs again on the photo
+   padded to a square, then with a grey margin (tight crops), then on a square
+   under the largest face, then on 3 x 3 tiles (a small person in a large
+   photo). A person filling less than `REFINE_BELOW` of the photo is detected
+   again on a square around them. Several faces -> the person with the largest
+   face is used and a note says so.
 2. masks: Pose's segmentation, thresholded; the components holding the
    body keypoints are kept and their holes filled.
 3. parse: the given map, else `parse.geometric_parse` (face mesh + hands).
@@ -49,7 +52,9 @@ PROMINENT_FACE = 0.25
 """A face counts as another person when its area is at least this fraction of the largest face's."""
 CLOTH_FACE_SCORE = 0.8
 PAD_RETRY = 0.15
-"""When Pose finds nobody, it is run again with a margin of this fraction of the height on every side."""
+"""When Pose finds nobody, it is run again with a margin of this fraction of the longer side all round."""
+REFINE_BELOW = 0.6
+"""When the square around the person is smaller than this fraction of the photo's longer side, Pose runs again on it."""
 
 STEPS = ("pose", "masks", "parse", "densepose", "agnostic")
 
@@ -118,8 +123,7 @@ class Preprocessor:
             lap("masks")
             sources = {"image": Source.USER_FILE, "keypoints": Source.MEDIAPIPE, "person_mask": Source.MEDIAPIPE}
             if parse is None:
-                oval = det.face_oval_points(image)
-                oval = oval if _near_face(oval, pose.keypoints) else None
+                oval = _face_oval(det, image, pose.keypoints)
                 if oval is None:
                     notes.append("no face mesh found near the pose; the face is an ellipse around the eyes and nose")
                 hands = det.hand_points(image)
@@ -143,32 +147,41 @@ class Preprocessor:
                       sources=sources, notes=notes)
 
     def _find_person(self, det: Detectors, image: np.ndarray, notes: list[str]) -> tuple[PoseResult, np.ndarray]:
-        """Step 1: the most prominent person's pose, re-detected on a crop when needed."""
+        """Step 1: the most prominent person's pose (see the module docstring for the retries)."""
         h, w = image.shape[:2]
         faces = det.face_boxes(image)
-        faces = faces[np.argsort(-_areas(faces))]
+        faces = faces[np.argsort(-_areas(faces), kind="stable")]
         if len(faces):
             prominent = _areas(faces) >= PROMINENT_FACE * _areas(faces)[0]
             if prominent.sum() > 1:
                 notes.append(f"{int(prominent.sum())} people found; used the most prominent (largest face)")
         pose = det.run_pose(image)
-        if pose is None:  # tight crops (VITON-HD's framing) are found more often with a margin around them
-            pose = _pose_on_padded(det, image, PAD_RETRY)
-        if len(faces) and (pose is None or not _nose_in(pose.keypoints, faces[0])):
-            # no pose, or a pose on someone other than the largest face: look around that face
-            retry = _pose_on_crop(det, image, _box_below_face(faces[0], (h, w)))
-            if retry is not None:
-                pose = retry
+        fallbacks = [_square_box(0, 0, w, h), _margin_box(h, w, PAD_RETRY)]
+        if len(faces):
+            fallbacks.append(_box_below_face(faces[0]))
+        for box in fallbacks:
+            if pose is not None:
+                break
+            pose = _pose_in_box(det, image, box)
+        if pose is not None and len(faces) > 1 and not _nose_in(pose.keypoints, faces[0]):
+            pose = _pose_in_box(det, image, _box_below_face(faces[0])) or pose  # a pose on someone else
         if pose is None:
-            raise InputError("no person found in the photo (MediaPipe Pose found no body); "
-                             "give a photo of one person facing the camera")
-        sw = g.shoulder_width(pose.keypoints)
-        if sw is not None and sw < SMALL_PERSON * max(h, w):
-            retry = _pose_on_crop(det, image, _box_around(pose, (h, w)))
-            if retry is not None and g.shoulder_width(retry.keypoints) is not None:
-                pose = retry
-                notes.append(f"the person is small in the photo ({sw:.0f} px between the shoulders); "
-                             "detected again on a crop around them")
+            pose = _search_tiles(det, image)
+            if pose is not None:
+                notes.append("the person was found only on a part of the photo (small in a large photo?)")
+        if pose is None:
+            raise InputError("no person found in the photo (MediaPipe Pose found no body); give a photo of "
+                             "one person facing the camera, cropped around them if they are small in it")
+        box = _box_around(pose)
+        if box[2] - box[0] < REFINE_BELOW * max(h, w):
+            # a person small in the frame (or beside others): Pose is steadier when they fill its input
+            sw = g.shoulder_width(pose.keypoints)
+            refined = _pose_in_box(det, image, box)
+            if refined is not None and g.shoulder_width(refined.keypoints) is not None:
+                pose = refined
+                if sw is not None and sw < SMALL_PERSON * max(h, w):
+                    notes.append(f"the person is small in the photo ({sw:.0f} px between the shoulders); "
+                                 "detected again on a crop around them")
         _check_shoulders(pose, (h, w))
         sw = g.shoulder_width(pose.keypoints)
         if sw < MIN_SHOULDER_PX:
@@ -218,59 +231,99 @@ def _nose_in(kp: np.ndarray, box: np.ndarray, grow: float = 0.5) -> bool:
     return bool(box[0] - grow * bw <= x <= box[2] + grow * bw and box[1] - grow * bh <= y <= box[3] + grow * bh)
 
 
-def _box_below_face(face: np.ndarray, size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """A crop (x0, y0, x1, y1) likely to hold the body under a face box: 5 faces wide, down to the bottom."""
-    h, w = size
-    cx, fw, fh = (face[0] + face[2]) / 2, face[2] - face[0], face[3] - face[1]
-    x0, x1 = cx - 2.5 * fw, cx + 2.5 * fw
-    y0, y1 = face[1] - 1.0 * fh, min(h, face[3] + 8 * fh)
-    return _clip_box((x0, y0, x1, y1), size)
+Box = tuple[int, int, int, int]
+"""A square region ``(x0, y0, x1, y1)`` of a photo in pixels; it may reach outside the photo (grey there)."""
 
 
-def _box_around(pose: PoseResult, size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """A crop around the pose's landmarks (visible or not), padded by half the body size."""
+def _square_box(x0: float, y0: float, x1: float, y1: float, grow: float = 1.0) -> Box:
+    """The square with the centre of ``(x0, y0, x1, y1)`` and side ``grow`` x its longer side."""
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half = max(x1 - x0, y1 - y0) * grow / 2
+    return int(round(cx - half)), int(round(cy - half)), int(round(cx + half)), int(round(cy + half))
+
+
+def _margin_box(h: int, w: int, frac: float) -> Box:
+    """The photo, made square, with a margin of ``frac`` of its longer side all round."""
+    return _square_box(0, 0, w, h, 1 + 2 * frac)
+
+
+def _box_below_face(face: np.ndarray) -> Box:
+    """A square likely to hold the upper body under a face box: 7 face heights, from just above the face."""
+    fh = face[3] - face[1]
+    cx = (face[0] + face[2]) / 2
+    return _square_box(cx - 3.5 * fh, face[1] - 0.8 * fh, cx + 3.5 * fh, face[1] + 6.2 * fh)
+
+
+def _box_around(pose: PoseResult, grow: float = 1.3) -> Box:
+    """A square around the pose's 33 landmarks (visible or not), ``grow`` x their extent."""
     lm = pose.landmarks[:, :2]
-    x0, y0 = lm.min(axis=0)
-    x1, y1 = lm.max(axis=0)
-    pad = 0.5 * max(x1 - x0, y1 - y0)
-    return _clip_box((x0 - pad, y0 - pad, x1 + pad, y1 + pad), size)
+    return _square_box(*lm.min(axis=0), *lm.max(axis=0), grow=grow)
 
 
-def _clip_box(box, size: tuple[int, int]) -> tuple[int, int, int, int]:
-    h, w = size
+def _view(image: np.ndarray, box: Box) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The pixels of ``box`` (grey outside the photo) and the photo region ``(sx0, sy0, sx1, sy1)`` they show."""
+    h, w = image.shape[:2]
     x0, y0, x1, y1 = box
-    return int(max(0, x0)), int(max(0, y0)), int(min(w, np.ceil(x1))), int(min(h, np.ceil(y1)))
+    view = np.full((y1 - y0, x1 - x0, 3), 128, np.uint8)
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if sx1 > sx0 and sy1 > sy0:
+        view[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    return view, (sx0, sy0, sx1, sy1)
 
 
-def _pose_on_crop(det: Detectors, image: np.ndarray, box: tuple[int, int, int, int]) -> PoseResult | None:
-    """Pose on ``image[y0:y1, x0:x1]``, mapped back to the full photo (segmentation pasted into zeros)."""
+def _pose_in_box(det: Detectors, image: np.ndarray, box: Box) -> PoseResult | None:
+    """Pose on the square ``box`` of the photo (grey outside the photo), mapped back to the photo."""
+    h, w = image.shape[:2]
     x0, y0, x1, y1 = box
-    if x1 - x0 < 16 or y1 - y0 < 16:
+    if x1 - x0 < 16:
         return None
-    crop = image[y0:y1, x0:x1]
-    r = det.run_pose(crop)
+    view, (sx0, sy0, sx1, sy1) = _view(image, box)
+    if sx1 <= sx0 or sy1 <= sy0:
+        return None
+    r = det.run_pose(view)
     if r is None:
         return None
-    h, w = image.shape[:2]
     lm = r.landmarks.copy()
     lm[:, 0] += x0
     lm[:, 1] += y0
     seg = np.zeros((h, w), np.float32)
-    seg[y0:y1, x0:x1] = r.segmentation
+    seg[sy0:sy1, sx0:sx1] = r.segmentation[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0]
     return PoseResult(landmarks_to_body25(lm, (h, w)), lm, seg)
 
 
-def _pose_on_padded(det: Detectors, image: np.ndarray, frac: float) -> PoseResult | None:
-    """Pose on the photo with a grey margin of ``frac`` of its height on every side, mapped back."""
-    h, w = image.shape[:2]
-    p = max(1, int(round(frac * h)))
-    padded = cv2.copyMakeBorder(image, p, p, p, p, cv2.BORDER_CONSTANT, value=(128, 128, 128))
-    r = det.run_pose(padded)
-    if r is None:
+def _face_oval(det: Detectors, image: np.ndarray, kp: np.ndarray) -> np.ndarray | None:
+    """The face-mesh oval of the pose's person, found on a square around their face (1.2 shoulder widths)."""
+    pts = [g.xy(kp, i) for i in (Body25.NOSE, Body25.R_EYE, Body25.L_EYE, Body25.R_EAR, Body25.L_EAR) if g.present(kp, i)]
+    sw = g.shoulder_width(kp)
+    if not pts or not sw:
         return None
-    lm = r.landmarks.copy()
-    lm[:, :2] -= p
-    return PoseResult(landmarks_to_body25(lm, (h, w)), lm, np.ascontiguousarray(r.segmentation[p:p + h, p:p + w]))
+    cx, cy = np.mean(pts, axis=0)
+    box = _square_box(cx - 0.6 * sw, cy - 0.6 * sw, cx + 0.6 * sw, cy + 0.6 * sw)
+    view, _ = _view(image, box)
+    oval = det.face_oval_points(view)
+    if oval is None:
+        return None
+    oval = oval + np.array(box[:2], np.float32)
+    return oval if _near_face(oval, kp) else None
+
+
+def _search_tiles(det: Detectors, image: np.ndarray) -> PoseResult | None:
+    """Last resort for a small person in a large photo: Pose on 3 x 3 overlapping squares of half the size."""
+    h, w = image.shape[:2]
+    side = max(h, w) / 2
+    for cy in np.linspace(side / 2, max(h - side / 2, side / 2), 3):
+        for cx in np.linspace(side / 2, max(w - side / 2, side / 2), 3):
+            box = _square_box(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+            r = _pose_in_box(det, image, box)
+            if r is not None and g.shoulder_width(r.keypoints) is not None and _inside(_box_around(r, 1.0), box):
+                return r  # refined on a square around the person by the caller
+    return None
+
+
+def _inside(inner: Box, outer: Box) -> bool:
+    """Whether ``inner`` lies within ``outer`` (a person cut by a tile's edge is not small)."""
+    return inner[0] >= outer[0] and inner[1] >= outer[1] and inner[2] <= outer[2] and inner[3] <= outer[3]
+
 
 
 def _check_shoulders(pose: PoseResult, size: tuple[int, int]) -> None:
