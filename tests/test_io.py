@@ -188,10 +188,16 @@ def test_16_bit_rgb_png_keeps_channel_order_and_scale():
     rgb16 = np.zeros((64, 64, 3), np.uint16)
     rgb16[..., 0] = 65535  # red full
     rgb16[..., 1] = 32896  # green half
-    ok, buf = cv2.imencode(".png", rgb16[..., ::-1])  # cv2 writes BGR
-    assert ok
+    for suffix in (".png", ".tiff"):
+        ok, buf = cv2.imencode(suffix, rgb16[..., ::-1])  # cv2 writes BGR
+        assert ok
+        out = vio.load_image(buf.tobytes())
+        assert (out[..., 0] == 255).all() and (out[..., 1] == 128).all() and (out[..., 2] == 0).all(), suffix
+    rgba16 = np.concatenate([rgb16, np.full((64, 64, 1), 65535, np.uint16)], -1)
+    rgba16[:, :32, 3] = 0  # transparent half -> white
+    ok, buf = cv2.imencode(".png", rgba16[..., [2, 1, 0, 3]])
     out = vio.load_image(buf.tobytes())
-    assert (out[..., 0] == 255).all() and (out[..., 1] == 128).all() and (out[..., 2] == 0).all()
+    assert (out[:, :32] == 255).all() and (out[:, 32:] == [255, 128, 0]).all()
 
 
 def test_exif_orientation_is_applied():
