@@ -129,7 +129,7 @@ def sample_body(rng: np.random.Generator, size: tuple[int, int]) -> Body:
     mid_hip = neck + down * torso
     hips = tuple(mid_hip + s * across * hip_half * 0.72 for s in SIDES)
 
-    upper, fore = torso * rng.uniform(0.55, 0.66), torso * rng.uniform(0.48, 0.56)
+    upper, fore = torso * rng.uniform(0.52, 0.62), torso * rng.uniform(0.45, 0.53)
     pose = str(rng.choice(ARM_POSES, p=[0.35, 0.15, 0.15, 0.35]))
     elbows, wrists = [], []
     for side, s in enumerate(SIDES):

@@ -182,12 +182,13 @@ class Fit:
     cylinder: float  # 0..0.35: foreshortening of the cloth towards the body's sides
     wobble: float  # amplitude of the low-frequency deformation, in cloth pixels
     sleeve_reach: float  # short sleeve: fraction of the upper arm it covers
+    sleeve_loose: float  # sleeve radius / arm radius
 
     @staticmethod
     def sample(rng: np.random.Generator, t: Template) -> "Fit":
-        return Fit(hem_drop=rng.uniform(-0.02, 0.22), hem_width=t.hem_half * rng.uniform(0.8, 1.0),
+        return Fit(hem_drop=rng.uniform(-0.02, 0.22), hem_width=t.hem_half * rng.uniform(0.75, 0.98),
                    cylinder=rng.uniform(0.0, 0.3), wobble=rng.uniform(0.0, 0.035) * t.scale * 2,
-                   sleeve_reach=rng.uniform(0.35, 0.7))
+                   sleeve_reach=rng.uniform(0.35, 0.7), sleeve_loose=rng.uniform(1.08, 1.3))
 
 
 @dataclass
@@ -250,33 +251,51 @@ def _fold_into_wedge(u: np.ndarray, t: Template, side: int) -> np.ndarray:
     return u
 
 
-def _sleeve_pieces(body: Body, t: Template, fit: Fit, side: int):
-    """Person quads, template quads and arm segments of each piece of one sleeve."""
+def _sleeve_pieces(body: Body, t: Template, fit: Fit, side: int) -> list["_Piece"]:
+    """The pieces of one sleeve: the upper arm, and the forearm for long sleeves.
+
+    Each piece's person quad is a little wider (`_QUAD_WIDEN`) than the capsule where
+    it is in front, so the sleeve's outline on the body is the capsule's (the arm's,
+    loosened), and the flat sleeve's own side edges fall just outside it.
+    """
     sl = t.sleeves[side]
-    s = body.shoulders[side]
-    e, wr = body.elbows[side], body.wrists[side]
+    s, e, wr = body.shoulders[side], body.elbows[side], body.wrists[side]
     d1 = (e - s) / np.linalg.norm(e - s)
     n1 = _outer_normal(d1, SIDES[side] * body.across)
-    top = body.shoulder_top(side)
-    bottom = s - n1 * body.arm_radius * 1.05 + d1 * body.arm_radius * 0.15
-    upper_len = float(np.linalg.norm(e - s))
-    r_e = (body.arm_radius + body.forearm_radius) / 2
+    r_s = body.arm_radius * fit.sleeve_loose
+    r_e = (body.arm_radius + body.forearm_radius) / 2 * fit.sleeve_loose
+    k = _QUAD_WIDEN
+    seam = s - d1 * r_s * 0.3
     if t.kind != "long_sleeve":
-        reach = fit.sleeve_reach * upper_len
-        r_end = body.arm_radius + (r_e - body.arm_radius) * fit.sleeve_reach
-        c = s + d1 * reach
-        person = np.array([top, c + n1 * r_end * 1.08, c - n1 * r_end * 1.08, bottom])
-        return [(person, sl.quad(0, 1), (s, c), body.arm_radius * 1.12)]
-    fore_len = float(np.linalg.norm(wr - e))
+        c = s + d1 * fit.sleeve_reach * float(np.linalg.norm(e - s))
+        r_c = r_s + (r_e - r_s) * fit.sleeve_reach
+        person = np.array([seam + n1 * r_s * k, c + n1 * r_c * k, c - n1 * r_c * k, seam - n1 * r_s * k])
+        return [_Piece(person, sl.quad(0, 1), s + d1 * r_s * 0.25, c, r_s, r_c)]
+    upper_len, fore_len = float(np.linalg.norm(e - s)), float(np.linalg.norm(wr - e))
     split = upper_len / (upper_len + fore_len * 0.95)
     d2 = (wr - e) / np.linalg.norm(wr - e)
     n2 = _outer_normal(d2, n1) if float(d2 @ d1) > -0.5 else _outer_normal(d2, SIDES[side] * body.across)
     cuff = e + d2 * fore_len * 0.95
-    p_upper = np.array([top, e + n1 * r_e * 1.08, e - n1 * r_e * 1.08, bottom])
-    p_lower = np.array([e + n2 * r_e * 1.08, cuff + n2 * body.forearm_radius * 1.1,
-                        cuff - n2 * body.forearm_radius * 1.1, e - n2 * r_e * 1.08])
-    return [(p_upper, sl.quad(0, split), (s, e), body.arm_radius * 1.12),
-            (p_lower, sl.quad(split, 1), (e, cuff), r_e * 1.12)]
+    r_c = body.forearm_radius * fit.sleeve_loose * 1.05
+    upper = np.array([seam + n1 * r_s * k, e + n1 * r_e * k, e - n1 * r_e * k, seam - n1 * r_s * k])
+    lower = np.array([e + n2 * r_e * k, cuff + n2 * r_c * k, cuff - n2 * r_c * k, e - n2 * r_e * k])
+    return [_Piece(upper, sl.quad(0, split), s + d1 * r_s * 0.25, e, r_s, r_e),
+            _Piece(lower, sl.quad(split, 1), e, cuff, r_e, r_c)]
+
+
+_QUAD_WIDEN = 1.15
+
+
+@dataclass
+class _Piece:
+    """One sleeve piece: person quad -> flat quad, in front inside the tapered capsule ``a``-``b``."""
+
+    person: np.ndarray  # (4, 2) person pixels [top, top-end, bottom-end, bottom]
+    flat: np.ndarray  # (4, 2) template units, same order
+    a: np.ndarray
+    b: np.ndarray
+    radius_a: float
+    radius_b: float
 
 
 def garment_map(rng: np.random.Generator, body: Body, t: Template, fit: Fit) -> GarmentMap:
@@ -291,14 +310,14 @@ def garment_map(rng: np.random.Generator, body: Body, t: Template, fit: Fit) -> 
         if not t.sleeves:
             break
         pieces = _sleeve_pieces(body, t, fit, side)
-        for i, (person, flat, (a, b), radius) in enumerate(pieces):
-            dist, along = segment_distance(xy, a, b)
+        for i, pc in enumerate(pieces):
+            dist, along = segment_distance(xy, pc.a, pc.b)
+            radius = pc.radius_a + (pc.radius_b - pc.radius_a) * np.clip(along, 0, 1)
             alpha = _sigmoid((radius - dist) / tau)
-            last = i == len(pieces) - 1
-            if last:  # past the cuff the arm is skin: give it back to the torso mapping
-                seg = float(np.linalg.norm(b - a))
+            if i == len(pieces) - 1:  # past the cuff the arm is skin: give it back to the torso mapping
+                seg = float(np.linalg.norm(pc.b - pc.a))
                 alpha = alpha * _sigmoid(((1 - along) * seg + 1.5) / tau)
-            piece = _apply_homography(_homography(person, flat), xy)
+            piece = _apply_homography(_homography(pc.person, pc.flat), xy)
             u = u + alpha[..., None] * (piece - u)
             alphas[side] = np.maximum(alphas[side], alpha.astype(np.float32))
             for other in (0, 1):  # a sleeve in front hides the other sleeve behind it

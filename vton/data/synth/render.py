@@ -181,14 +181,22 @@ def _draw_lower_body(rng, c: _Canvas, body: Body, skin) -> None:
                                        hem + body.across * flare, hem - body.across * flare]), CIHP.SKIRT, colour)
 
 
-def _draw_arm(c: _Canvas, body: Body, side: int, skin) -> None:
+def _draw_arm(c: _Canvas, body: Body, side: int, skin, cap: bool = False) -> None:
+    """One arm. ``cap=True`` draws only the shoulder cap, which lies *under* the garment
+    (a sleeve or the torso covers it; a tank top leaves it bare); the rest lies on top."""
     s, e, wr = body.shoulders[side], body.elbows[side], body.wrists[side]
+    label = CIHP.RIGHT_ARM if side == 0 else CIHP.LEFT_ARM
+    d = (e - s) / max(float(np.linalg.norm(e - s)), 1e-6)
+    start = s + d * body.arm_radius * 0.6
     r_e = (body.arm_radius + body.forearm_radius) / 2
-    m = fill_limb(c.new(), s, e, body.arm_radius, r_e)
+    if cap:
+        c.paint(fill_limb(c.new(), s, start, body.arm_radius, body.arm_radius), label, skin)
+        return
+    m = fill_limb(c.new(), start, e, body.arm_radius, r_e)
     fill_limb(m, e, wr, r_e, body.forearm_radius * 0.8)
     hand = wr + (wr - e) / max(float(np.linalg.norm(wr - e)), 1e-6) * body.forearm_radius * 1.3
     fill_limb(m, wr, hand, body.forearm_radius * 0.9, body.forearm_radius * 0.95)
-    c.paint(m, CIHP.RIGHT_ARM if side == 0 else CIHP.LEFT_ARM, skin)
+    c.paint(m, label, skin)
 
 
 def _draw_head(rng, c: _Canvas, body: Body, skin, xy: np.ndarray, style: str, hair) -> None:
@@ -196,7 +204,7 @@ def _draw_head(rng, c: _Canvas, body: Body, skin, xy: np.ndarray, style: str, ha
     angle = float(np.degrees(np.arctan2(body.down[0], body.down[1]))) * -1
     up = -body.down
     if style in ("bob", "long"):
-        fill = fill_ellipse(c.new(), body.head + body.down * ay * 0.25, (ax * 1.3, ay * 1.15), angle)
+        fill = fill_ellipse(c.new(), body.head + body.down * ay * 0.1, (ax * 1.22, ay * 1.05), angle)
         c.paint(fill, CIHP.HAIR, hair)
     fp = body.face_points()
     for ear in (Body25.R_EAR, Body25.L_EAR):
@@ -274,14 +282,15 @@ def render_pair(seed: int, size: tuple[int, int] = (256, 192),
     c = _Canvas(tx.background(rng, size))
     ax, ay = body.head_axes
     if style == "long":
-        c.paint(fill_ellipse(c.new(), body.chin + body.down * ay * 0.6, (ax * 1.35, ay * 1.6)), CIHP.HAIR, hair)
+        c.paint(fill_ellipse(c.new(), body.chin + body.down * ay * 0.5, (ax * 1.2, ay * 1.5)), CIHP.HAIR, hair)
     _draw_lower_body(rng, c, body, skin_lit)
-    torso = fill_polygon(c.new(), [body.shoulder_top(0), body.shoulder_top(1),
-                                   body.hips[1] + body.across * body.leg_radius,
-                                   body.hips[0] - body.across * body.leg_radius])
+    up = -body.down * body.arm_radius * 0.8
+    waist = body.mid_hip - body.down * body.torso_length * 0.15
+    torso = fill_polygon(c.new(), [body.shoulders[0] + up, body.shoulders[1] + up,
+                                   waist + body.across * body.hip_half * 0.95, waist - body.across * body.hip_half * 0.95])
+    c.paint(torso, CIHP.NECK, skin_lit)  # CIHP's torso skin is VITON-HD's neck label; arms cover the shoulders
     for side in (0, 1):
-        fill_circle(torso, body.shoulders[side], body.arm_radius)
-    c.paint(torso, CIHP.NECK, skin_lit)  # CIHP's torso skin is VITON-HD's neck label
+        _draw_arm(c, body, side, skin_lit, cap=True)
     c.paint(fill_limb(c.new(), body.neck, body.chin, body.neck_radius * 1.1, body.neck_radius), CIHP.NECK,
             skin_lit * 0.93)
     in_front = np.maximum(gm.sleeve_alpha[0], gm.sleeve_alpha[1]) >= 0.5
