@@ -14,7 +14,6 @@ Shapes for ``S`` steps and ``B`` samples (seeds), latents ``(4, h, w)``:
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
@@ -66,9 +65,8 @@ class Trajectory:
 
     def save(self, path: str | Path) -> None:
         """Write the trajectory as one ``.safetensors`` file (atomically)."""
-        from safetensors.torch import save_file
+        from vton.io import atomic_save_safetensors
 
-        path = Path(path)
         tensors = {
             "latents": self.latents.contiguous(),
             "pred_x0": self.pred_x0.contiguous(),
@@ -76,10 +74,7 @@ class Trajectory:
             "timesteps": torch.tensor(self.timesteps, dtype=torch.int64),
             "step_seconds": torch.tensor(self.step_seconds, dtype=torch.float64),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file(tensors, str(tmp), metadata={"format": "vton.trajectory", "meta": json.dumps({"steps": len(self)})})
-        tmp.replace(path)
+        atomic_save_safetensors(path, tensors, metadata={"format": "vton.trajectory", "steps": str(len(self))})
 
     @classmethod
     def load(cls, path: str | Path) -> "Trajectory":

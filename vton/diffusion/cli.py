@@ -1,0 +1,281 @@
+"""``python -m vton tryon``, ``train vae``, ``train unet``, ``eval vae``, ``eval tryon``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vton.cli import command
+from vton.errors import InputError
+from vton.types import DEFAULT_SIZE, parse_size
+
+DEFAULT_WEIGHTS = Path("assets/weights")
+
+
+def _size(text: str):
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _bar(desc: str):
+    from vton.train.common import tqdm_progress
+
+    return tqdm_progress(desc, disable=not sys.stderr.isatty())
+
+
+def _positive(args, *names: str) -> None:
+    for name in names:
+        if getattr(args, name) <= 0:
+            raise InputError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+
+
+def _json_arg(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object, e.g. '{\"block_channels\": [32, 64, 128]}'")
+    return value
+
+
+# ----------------------------------------------------------------------------- tryon
+
+
+def add_tryon_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--person", type=Path, required=True, help="person photo")
+    p.add_argument("--cloth", type=Path, required=True, help="in-shop garment photo")
+    p.add_argument("--out", type=Path, required=True, help="output image (several seeds: OUT-seed<S>.png beside it)")
+    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"TryOnPipeline folder (default {DEFAULT_WEIGHTS})")
+    p.add_argument("--size", type=_size, default=DEFAULT_SIZE, help="H x W to run at (default 256x192)")
+    p.add_argument("--steps", type=int, default=50, help="DDIM steps, 1..1000 (default 50)")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM eta: 0 deterministic .. 1 DDPM-like (default 0)")
+    p.add_argument("--strength", type=float, default=1.0, help="in (0, 1]: how far from the composite to start (default 1)")
+    p.add_argument("--seed", type=int, nargs="+", default=[0], help="one or more seeds, run as one batch")
+    p.add_argument("--save-stages", type=Path, default=None, help="folder for every intermediate image and timings.json")
+    p.add_argument("--save-trajectory", type=Path, default=None, help="write x_t / x0 per step as .safetensors")
+
+
+@command(add_tryon_arguments)
+def tryon(args: argparse.Namespace) -> int:
+    """Preprocess both photos, warp, sample, write the result (and the stages when asked)."""
+    from vton.diffusion.pipeline import check_steps, load_pipeline
+    from vton.io import atomic_save_image, load_image
+    from vton.preprocess import preprocess_cloth, preprocess_person
+
+    check_steps(args.steps, args.strength, args.eta, 1000)
+    if not args.weights.is_dir():
+        raise InputError(f"no weights at {args.weights}: pass --weights FOLDER (a TryOnPipeline folder from `python -m vton train unet`)")
+    pipe = load_pipeline(args.weights, device=_device())
+    person = preprocess_person(load_image(args.person))
+    cloth = preprocess_cloth(load_image(args.cloth))
+    result = pipe(person, cloth, size=args.size, num_inference_steps=args.steps, eta=args.eta, strength=args.strength,
+                  seeds=list(args.seed), record_trajectory=args.save_trajectory is not None or args.save_stages is not None,
+                  progress=_bar("tryon"))
+    outputs = [args.out] if len(args.seed) == 1 else [args.out.with_name(f"{args.out.stem}-seed{s}{args.out.suffix}") for s in args.seed]
+    for path, image in zip(outputs, result.images):
+        atomic_save_image(path, image)
+    if args.save_trajectory is not None:
+        result.trajectory.save(args.save_trajectory)
+    if args.save_stages is not None:
+        save_stages(args.save_stages, person, cloth, result, pipe.warper)
+    print(json.dumps({"out": [str(p) for p in outputs], "timings": {k: round(v, 3) for k, v in result.timings.items()},
+                      "notes": person.notes}, indent=2))
+    return 0
+
+
+def save_stages(folder: Path, person, cloth, result, warper=None) -> None:
+    """Every intermediate picture of one try-on, plus ``timings.json``."""
+    from vton.io import atomic_save_image, atomic_save_json, atomic_save_label_png
+    from vton.preprocess.densepose import colorize_iuv
+    from vton.tensors import tensor_to_image, tensor_to_mask
+    from vton.viz import flow_to_color
+
+    folder.mkdir(parents=True, exist_ok=True)
+    w = result.warp
+    atomic_save_image(folder / "01_person.png", person.image)
+    atomic_save_image(folder / "02_person_mask.png", person.person_mask)
+    atomic_save_label_png(folder / "03_parse.png", person.parse)
+    atomic_save_image(folder / "04_densepose.png", colorize_iuv(person.densepose))
+    atomic_save_image(folder / "05_agnostic.png", person.agnostic)
+    atomic_save_image(folder / "06_agnostic_mask.png", person.agnostic_mask)
+    atomic_save_label_png(folder / "07_parse_agnostic.png", person.parse_agnostic)
+    atomic_save_image(folder / "08_cloth.png", cloth.image)
+    atomic_save_image(folder / "09_cloth_mask.png", cloth.mask)
+    size = tuple(w.warped_cloth.shape[-2:])
+    for k, flow in enumerate(w.flows):
+        atomic_save_image(folder / f"10_flow_{k}.png", flow_to_color(flow[0].detach().cpu().numpy(), size))
+    atomic_save_image(folder / "11_warped_cloth.png", tensor_to_image(w.warped_cloth[0]))
+    atomic_save_image(folder / "12_warped_mask.png", tensor_to_mask(w.warped_mask[0]))
+    atomic_save_image(folder / "13_aligned_cloth.png", tensor_to_image(w.aligned_cloth[0]))
+    atomic_save_label_png(folder / "14_warp_segmentation.png", _groups_to_cihp(w.seg_logits[0].argmax(0).cpu().numpy()))
+    atomic_save_image(folder / "15_composite.png", result.composite)
+    if result.trajectory is not None:
+        traj = result.trajectory
+        for i in sorted({0, len(traj) // 4, len(traj) // 2, 3 * len(traj) // 4, len(traj) - 1}):
+            atomic_save_image(folder / f"16_step{i:04d}_t{traj.timesteps[i]:03d}_x0.png", traj.decode(i, "x0")[0])
+    for seed, image in zip(result.seeds or [0], result.images):
+        atomic_save_image(folder / f"17_result_seed{seed}.png", image)
+    atomic_save_json(folder / "timings.json", {"timings": result.timings, "sources": {k: str(v.value) for k, v in person.sources.items()},
+                                               "notes": person.notes})
+
+
+def _groups_to_cihp(groups):
+    """HR-VITON group indices -> one representative CIHP label each, so the CIHP palette colours them."""
+    import numpy as np
+
+    from vton.types import CIHP_TO_GROUP
+
+    lut = np.zeros(13, np.uint8)
+    for cihp, group in sorted(CIHP_TO_GROUP.items(), reverse=True):
+        lut[int(group)] = int(cihp)
+    return lut[groups.astype(np.int64)]
+
+
+# ----------------------------------------------------------------------------- train
+
+
+def _add_common_train(p: argparse.ArgumentParser, steps: int, batch: int, lr: float) -> None:
+    p.add_argument("--data", type=Path, required=True, help="VITON-HD-layout folder (its train split is used)")
+    p.add_argument("--out", type=Path, required=True, help="folder for checkpoints/, logs/ and the final model")
+    p.add_argument("--size", type=_size, default=DEFAULT_SIZE, help="H x W (default 256x192)")
+    p.add_argument("--steps", type=int, default=steps, help=f"optimizer steps (default {steps})")
+    p.add_argument("--batch-size", type=int, default=batch, help=f"per process (default {batch})")
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--vgg", type=Path, default=None, help="torchvision VGG19 weights for the perceptual loss")
+    p.add_argument("--vgg-weight", type=float, default=0.1)
+    p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no", help="ignored on the CPU")
+    p.add_argument("--save-every", type=int, default=250, help="checkpoint every N steps")
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+
+
+def add_train_vae_arguments(p: argparse.ArgumentParser) -> None:
+    _add_common_train(p, steps=3000, batch=8, lr=1e-3)
+    p.add_argument("--kl-weight", type=float, default=1e-6)
+    p.add_argument("--model", type=_json_arg, default={}, help="small_vae_config overrides as JSON")
+
+
+@command(add_train_vae_arguments)
+def train_vae(args: argparse.Namespace) -> int:
+    """Train a small AutoencoderKL; prints the final folder."""
+    from vton.diffusion.train_vae import TrainVAEConfig, train
+
+    if not args.data.is_dir():
+        raise InputError(f"data folder not found: {args.data}")
+    _positive(args, "steps", "batch_size", "grad_accum", "save_every", "log_every")
+    cfg = TrainVAEConfig(
+        data=str(args.data), out=str(args.out), size=args.size, steps=args.steps, batch_size=args.batch_size,
+        grad_accum=args.grad_accum, lr=args.lr, kl_weight=args.kl_weight, vgg=str(args.vgg) if args.vgg else None,
+        vgg_weight=args.vgg_weight, mixed_precision=args.mixed_precision, checkpoint_every=args.save_every,
+        log_every=args.log_every, resume=args.resume, seed=args.seed, num_workers=args.workers, vae=args.model,
+    )
+    final = train(cfg, progress=_bar("train vae"))
+    print(json.dumps({"final": str(final)}))
+    return 0
+
+
+def add_train_unet_arguments(p: argparse.ArgumentParser) -> None:
+    _add_common_train(p, steps=2000, batch=8, lr=2e-4)
+    p.add_argument("--vae", type=Path, required=True, help="AutoencoderKL folder (frozen)")
+    p.add_argument("--warp", type=Path, default=None, help="trained FlowWarpNet folder (needed for --composite warp)")
+    p.add_argument("--composite", choices=("warp", "gt"), default="warp",
+                   help="composite from the warper, or from the synthetic ground-truth warped cloth")
+    p.add_argument("--x0-weight", type=float, default=1.0, help="weight of the decoded-x0 branch")
+    p.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights (0 = off, e.g. 0.999)")
+    p.add_argument("--cache-latents", choices=("auto", "yes", "no"), default="auto",
+                   help="encode the fixed inputs once (auto: when the run sees the data more than once)")
+    p.add_argument("--model", type=_json_arg, default={}, help="TryOnUNet config overrides as JSON")
+
+
+@command(add_train_unet_arguments)
+def train_unet(args: argparse.Namespace) -> int:
+    """Train the TryOnUNet (two-branch loss); prints the final folders."""
+    from vton.diffusion.train_unet import TrainUNetConfig, train
+
+    if not args.data.is_dir():
+        raise InputError(f"data folder not found: {args.data}")
+    _positive(args, "steps", "batch_size", "grad_accum", "save_every", "log_every")
+    if args.composite == "warp" and args.warp is None:
+        raise InputError("--composite warp needs --warp FOLDER (or use --composite gt on synthetic data)")
+    if not 0 <= args.ema < 1:
+        raise InputError(f"--ema must be in [0, 1), got {args.ema}")
+    cfg = TrainUNetConfig(
+        data=str(args.data), out=str(args.out), vae=str(args.vae), warp=str(args.warp) if args.warp else None,
+        composite=args.composite, size=args.size, steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum,
+        lr=args.lr, x0_weight=args.x0_weight, vgg=str(args.vgg) if args.vgg else None, vgg_weight=args.vgg_weight,
+        ema_decay=args.ema, mixed_precision=args.mixed_precision, cache_latents=args.cache_latents,
+        checkpoint_every=args.save_every, log_every=args.log_every, resume=args.resume, seed=args.seed,
+        num_workers=args.workers, unet=args.model,
+    )
+    final = train(cfg, progress=_bar("train unet"))
+    pipeline = Path(args.out) / "pipeline"
+    print(json.dumps({"unet": str(final), "pipeline": str(pipeline) if pipeline.is_dir() else None}))
+    return 0
+
+
+# ----------------------------------------------------------------------------- eval
+
+
+def add_eval_vae_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, required=True, help="VITON-HD-layout folder")
+    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS / "vae",
+                   help=f"AutoencoderKL folder, or a pipeline folder holding vae/ (default {DEFAULT_WEIGHTS / 'vae'})")
+    p.add_argument("--size", type=_size, default=DEFAULT_SIZE)
+    p.add_argument("--split", default="test")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--limit", type=int, default=None, help="score only the first N images")
+
+
+@command(add_eval_vae_arguments)
+def eval_vae(args: argparse.Namespace) -> int:
+    """Print VAE reconstruction PSNR/SSIM on the split's person images as JSON."""
+    from vton.diffusion.evaluate import evaluate_vae
+
+    if not args.data.is_dir():
+        raise InputError(f"data folder not found: {args.data}")
+    result = evaluate_vae(str(args.data), str(args.weights), size=args.size, split=args.split, batch_size=args.batch_size,
+                          limit=args.limit, device=_device(), progress=_bar("eval vae"))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def add_eval_tryon_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, required=True, help="VITON-HD-layout folder (paired)")
+    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"TryOnPipeline folder (default {DEFAULT_WEIGHTS})")
+    p.add_argument("--size", type=_size, default=DEFAULT_SIZE)
+    p.add_argument("--split", default="test")
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--eta", type=float, default=0.0)
+    p.add_argument("--strength", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="score only the first N pairs")
+    p.add_argument("--per-sample", action="store_true", help="include every pair's scores")
+
+
+@command(add_eval_tryon_arguments)
+def eval_tryon(args: argparse.Namespace) -> int:
+    """Print try-on SSIM/PSNR against the ground truth, beside the composite's, as JSON."""
+    from vton.diffusion.evaluate import evaluate_tryon
+    from vton.diffusion.pipeline import check_steps
+
+    if not args.data.is_dir():
+        raise InputError(f"data folder not found: {args.data}")
+    check_steps(args.steps, args.strength, args.eta, 1000)
+    result = evaluate_tryon(str(args.data), str(args.weights), size=args.size, split=args.split, steps=args.steps,
+                            eta=args.eta, strength=args.strength, seed=args.seed, limit=args.limit, device=_device(),
+                            progress=_bar("eval tryon"), per_sample=args.per_sample)
+    print(json.dumps(result, indent=2))
+    return 0
