@@ -324,3 +324,13 @@ def test_failed_encode_keeps_the_old_image(tmp_path):
         vio.atomic_save_image(tmp_path / "img.xyz", noise_rgb())
     assert target.read_bytes() == before
     assert os.listdir(tmp_path) == ["img.png"]
+
+
+def test_embedded_icc_profiles_are_applied_or_ignored_when_unreadable():
+    from PIL import ImageCms
+
+    rgb = noise_rgb()
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for profile in (srgb, b"not a profile" * 8):
+        out = vio.load_image(encode(Image.fromarray(rgb), "PNG", icc_profile=profile))
+        assert np.abs(out.astype(int) - rgb).max() <= 1

@@ -106,6 +106,29 @@ def _to_uint8_array(im: Image.Image) -> np.ndarray:
     return a.astype(np.uint8)
 
 
+_SRGB = None
+
+
+def _to_srgb(im: Image.Image) -> Image.Image:
+    """Apply an embedded ICC profile (Display P3 phone photos, print CMYK JPEGs) to get sRGB.
+
+    Images without a profile, or with one lcms cannot read, are used as they are.
+    """
+    global _SRGB
+    icc = im.info.get("icc_profile")
+    if not icc or im.mode not in ("RGB", "RGBA", "CMYK"):
+        return im
+    from PIL import ImageCms
+
+    try:
+        if _SRGB is None:
+            _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return ImageCms.profileToProfile(im, source, _SRGB, outputMode="RGBA" if im.mode == "RGBA" else "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return im
+
+
 def _to_rgb(im: Image.Image) -> np.ndarray:
     """Any PIL mode -> ``uint8 (H, W, 3)`` RGB; transparency is composited on white."""
     has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info)
@@ -122,8 +145,9 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
 def load_image(source: ImageSource, *, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> np.ndarray:
     """Read an image into ``uint8 (H, W, 3)`` RGB, or raise one `InputError`.
 
-    EXIF orientation is applied; palette, greyscale, 16-bit, CMYK and other modes
-    are converted; transparency is composited on white. The pixel count in the
+    EXIF orientation is applied; an embedded ICC profile is converted to sRGB;
+    palette, greyscale, 16-bit, CMYK and other modes are converted; transparency
+    is composited on white. The pixel count in the
     header is checked against ``max_pixels`` before anything is decoded (a
     decompression bomb never allocates), then the whole image is decoded so a
     truncated or corrupt file is caught here rather than later.
@@ -141,7 +165,7 @@ def load_image(source: ImageSource, *, max_pixels: int = MAX_PIXELS, min_side: i
     im = _open_decoded(data, name, max_pixels)
     try:
         im = ImageOps.exif_transpose(im)
-        rgb = _to_rgb(im)
+        rgb = _to_rgb(_to_srgb(im))
     except Exception as e:
         raise InputError(f"{name} could not be converted to RGB ({im.mode}): {e}") from None
     h, w = rgb.shape[:2]
