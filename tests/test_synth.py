@@ -283,6 +283,13 @@ def test_cli_writes_n_samples(tmp_path, capsys):
     assert "wrote 3 pairs" in capsys.readouterr().out
 
 
+def test_cli_contact_sheet(tmp_path):
+    grid = tmp_path / "grid.png"
+    assert main(["synth", "--out", str(tmp_path / "d"), "--n", "3", "--size", "64x48", "--grid", str(grid)]) == 0
+    sheet = vio.load_image(grid, min_side=1)
+    assert sheet.shape[1] == 2 * 5 * 48 and sheet.shape[0] > 2 * 64  # 3 rows in 2 blocks of 5 tiles
+
+
 @pytest.mark.parametrize("size", ["12x", "0x96", "32x24"])
 def test_cli_bad_size_is_one_error_line(tmp_path, size):
     run = subprocess.run([sys.executable, "-m", "vton", "synth", "--out", str(tmp_path), "--n", "1", "--size", size],

@@ -15,6 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="dataset seed; sample i depends only on (seed, i)")
     p.add_argument("--size", default="256x192", help="H x W, e.g. 256x192 (default) or 512x384")
     p.add_argument("--split", choices=("train", "test"), default="train")
+    p.add_argument("--grid", metavar="PNG", help="also write a contact sheet of the first (up to 8) samples here")
 
 
 @command(add_arguments)
@@ -29,6 +30,8 @@ def synth(args: argparse.Namespace) -> int:
         raise InputError(f"--n must be at least 1, got {args.n}")
     if args.seed < 0:
         raise InputError(f"--seed must be non-negative, got {args.seed}")
+    if args.grid and not args.grid.lower().endswith(".png"):
+        raise InputError(f"--grid must name a .png file, got {args.grid}")
     from tqdm import tqdm
 
     from vton.data.synth import write_dataset
@@ -42,4 +45,11 @@ def synth(args: argparse.Namespace) -> int:
         folder = write_dataset(args.out, args.n, args.seed, size, args.split, progress)
     elapsed = time.perf_counter() - start
     print(f"wrote {args.n} pairs to {folder} ({args.n / elapsed:.1f} pairs/s)")
+    if args.grid:
+        from vton.data.synth import generate_pair, item_seed, sample_name
+        from vton.data.synth.sheet import contact_sheet
+        from vton.io import atomic_save_image
+
+        pairs = [generate_pair(item_seed(args.seed, i), size, sample_name(i)) for i in range(min(args.n, 8))]
+        print(f"wrote {atomic_save_image(args.grid, contact_sheet(pairs))}")
     return 0

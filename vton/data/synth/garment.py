@@ -349,15 +349,17 @@ def bilinear_sample(image: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Sample ``image (H, W, C)`` float at pixel coordinates ``q (H', W', 2)`` like
     ``grid_sample(mode="bilinear", padding_mode="zeros", align_corners=False)``."""
     h, w = image.shape[:2]
+    channels = image.shape[2]
     x, y = q[..., 0].astype(np.float32), q[..., 1].astype(np.float32)
     x0, y0 = np.floor(x), np.floor(y)
-    wx, wy = (x - x0)[..., None], (y - y0)[..., None]
+    wx, wy = x - x0, y - y0
     x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
-    out = np.zeros(q.shape[:2] + image.shape[2:], np.float32)
+    flat = image.reshape(h * w, channels)
+    out = np.zeros(q.shape[:2] + (channels,), np.float32)
     for dy, fy in ((0, 1 - wy), (1, wy)):
         for dx, fx in ((0, 1 - wx), (1, wx)):
             xi, yi = x0 + dx, y0 + dy
-            ok = ((xi >= 0) & (xi < w) & (yi >= 0) & (yi < h))[..., None]
-            v = image[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]
-            out += np.where(ok, v, 0) * fx * fy
+            weight = fx * fy * ((xi >= 0) & (xi < w) & (yi >= 0) & (yi < h))  # zeros padding
+            index = np.clip(yi, 0, h - 1) * w + np.clip(xi, 0, w - 1)
+            out += np.take(flat, index, axis=0) * weight[..., None]
     return out
