@@ -159,14 +159,14 @@ class Preprocessor:
         fallbacks = [_square_box(0, 0, w, h), _margin_box(h, w, PAD_RETRY)]
         if len(faces):
             fallbacks.append(_box_below_face(faces[0]))
-        for box in fallbacks:
+        for box in fallbacks:  # speculative views: kept only with both shoulders visible
             if pose is not None:
                 break
-            pose = _pose_in_box(det, image, box)
+            pose = _with_shoulders(_pose_in_box(det, image, box), (h, w))
         if pose is not None and len(faces) > 1 and not _nose_in(pose.keypoints, faces[0]):
             pose = _pose_in_box(det, image, _box_below_face(faces[0])) or pose  # a pose on someone else
         if pose is None:
-            pose = _search_tiles(det, image)
+            pose = _with_shoulders(_search_tiles(det, image), (h, w))
             if pose is not None:
                 notes.append("the person was found only on a part of the photo (small in a large photo?)")
         if pose is None:
@@ -324,6 +324,14 @@ def _inside(inner: Box, outer: Box) -> bool:
     """Whether ``inner`` lies within ``outer`` (a person cut by a tile's edge is not small)."""
     return inner[0] >= outer[0] and inner[1] >= outer[1] and inner[2] <= outer[2] and inner[3] <= outer[3]
 
+
+
+def _with_shoulders(pose: PoseResult | None, size: tuple[int, int]) -> PoseResult | None:
+    """``pose`` if both its shoulders are visible in the photo, else None."""
+    try:
+        return pose if pose is not None and _check_shoulders(pose, size) is None else None
+    except InputError:
+        return None
 
 
 def _check_shoulders(pose: PoseResult, size: tuple[int, int]) -> None:
