@@ -51,14 +51,10 @@ def get_prepared(s: LabSettings) -> Prepared | None:
     if inp is None:
         return None
     maps = user_maps()
-    bar = st.empty()
-    try:
-        with guard("Preprocessing"):
-            person = stages.person_stage(inp, maps, stages.progress_in(bar))
-            cloth = stages.cloth_stage(inp)
-            return Prepared(inp, person, cloth, maps)
-    finally:
-        bar.empty()
+    with guard("Preprocessing"):
+        person = stages.person_stage(inp, maps)
+        cloth = stages.cloth_stage(inp)
+        return Prepared(inp, person, cloth, maps)
     return None
 
 
@@ -87,11 +83,6 @@ def get_pipeline(s: LabSettings):
 
 def run_sampling(s: LabSettings, prep: Prepared, pipe, model_id: str, params: stages.RunParams):
     """One cached sampling run with a progress bar (guarded: returns ``None`` on bad settings)."""
-    bar = st.empty()
-    try:
-        with guard("Sampling"):
-            return stages.sample_stage(prep.key, model_id, pipe, prep.person, prep.cloth, s.size, params,
-                                       stages.progress_in(bar))
-    finally:
-        bar.empty()
+    with guard("Sampling"):
+        return stages.sample_stage(prep.key, model_id, pipe, prep.person, prep.cloth, s.size, params)
     return None

@@ -16,9 +16,10 @@ treated as read-only.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import streamlit as st
@@ -30,13 +31,28 @@ from vton.types import Cloth, Person, Size, Source
 Progress = Callable[[int, int, str], None]
 
 
-def progress_in(placeholder) -> Progress:
-    """A library progress callback ``(done, total, message)`` that draws ``st.progress`` into ``placeholder``."""
+def progress_in(bar) -> Progress:
+    """A library progress callback ``(done, total, message)`` that updates the ``st.progress`` element ``bar``."""
 
     def report(done: int, total: int, message: str = "") -> None:
-        placeholder.progress(min(max(done / max(total, 1), 0.0), 1.0), text=f"{message} ({done}/{total})")
+        bar.progress(min(max(done / max(total, 1), 0.0), 1.0), text=f"{message} ({done}/{total})")
 
     return report
+
+
+@contextlib.contextmanager
+def progress_bar(text: str) -> Iterator[Progress]:
+    """A progress bar for the duration of a long call, removed afterwards.
+
+    Used *inside* cached functions: Streamlit records the bar's messages with the
+    result and replays them on a cache hit (create, ..., remove: nothing shows),
+    which only works for elements the cached function creates itself.
+    """
+    bar = st.progress(0.0, text=text)
+    try:
+        yield progress_in(bar)
+    finally:
+        bar.empty()
 
 
 # ----------------------------------------------------------------------------- preprocessing
@@ -55,7 +71,7 @@ class UserMaps:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _person(key: str, _inp: LabInput, _maps: UserMaps, _progress: Progress | None) -> Person:
+def _person(key: str, _inp: LabInput, _maps: UserMaps) -> Person:
     preprocess_person = require("vton.preprocess", "preprocess_person")
     if _inp.pair is not None and _maps.parse is None and _maps.densepose is None:
         return _inp.pair.person  # the dataset's own maps
@@ -63,7 +79,8 @@ def _person(key: str, _inp: LabInput, _maps: UserMaps, _progress: Progress | Non
     if _inp.pair is not None:  # dataset maps stand in for what the user did not replace
         parse = _inp.pair.person.parse if parse is None else parse
         densepose = _inp.pair.person.densepose if densepose is None else densepose
-    person = preprocess_person(_inp.person_image, parse=parse, densepose=densepose, progress=_progress)
+    with progress_bar("Preprocessing the person photo") as progress:
+        person = preprocess_person(_inp.person_image, parse=parse, densepose=densepose, progress=progress)
     if _inp.pair is not None:
         sources = dict(person.sources)
         for name, mine in (("parse", _maps.parse), ("densepose", _maps.densepose)):
@@ -73,9 +90,9 @@ def _person(key: str, _inp: LabInput, _maps: UserMaps, _progress: Progress | Non
     return person
 
 
-def person_stage(inp: LabInput, maps: UserMaps, progress: Progress | None = None) -> Person:
+def person_stage(inp: LabInput, maps: UserMaps) -> Person:
     """The preprocessed person; dataset inputs keep their maps unless the user replaced one."""
-    return _person(digest(inp.person_key, maps.key), inp, maps, progress)
+    return _person(digest(inp.person_key, maps.key), inp, maps)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -212,12 +229,14 @@ def _conditioning(key: str, _pipe, _person: Person, _cloth: Cloth, size: Size):
 
 
 @st.cache_resource(max_entries=24, show_spinner=False)
-def _sample(key: str, _params: RunParams, _pipe, _cond, _progress: Progress | None) -> Run:
+def _sample(key: str, _params: RunParams, _pipe, _cond) -> Run:
     params = _params
-    t0 = time.perf_counter()
-    result = _pipe.sample(_cond, num_inference_steps=params.steps, eta=params.eta, strength=params.strength,
-                          seeds=list(params.seeds), record_trajectory=True, progress=_progress)
-    seconds = time.perf_counter() - t0
+    seeds = ", ".join(map(str, params.seeds))
+    with progress_bar(f"Sampling {params.steps} DDIM steps, seed {seeds}") as progress:
+        t0 = time.perf_counter()
+        result = _pipe.sample(_cond, num_inference_steps=params.steps, eta=params.eta, strength=params.strength,
+                              seeds=list(params.seeds), record_trajectory=True, progress=progress)
+        seconds = time.perf_counter() - t0
     composite = getattr(result, "composite", None)
     if composite is None:
         composite = getattr(_cond, "composite", None)
@@ -237,12 +256,12 @@ def _to_image(x) -> np.ndarray | None:
     return np.asarray(x)
 
 
-def sample_stage(pair_key: str, model_id: str, pipe, person: Person, cloth: Cloth, size: Size, params: RunParams,
-                 progress: Progress | None = None) -> Run:
+def sample_stage(pair_key: str, model_id: str, pipe, person: Person, cloth: Cloth, size: Size,
+                 params: RunParams) -> Run:
     """Prepare the conditioning once per (pair, model, size), then sample once per ``params``."""
     cond_key = digest(pair_key, model_id, str(size))
     cond = _conditioning(cond_key, pipe, person, cloth, size)
-    return _sample(digest(cond_key, repr(params)), params, pipe, cond, progress)
+    return _sample(digest(cond_key, repr(params)), params, pipe, cond)
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
