@@ -128,6 +128,27 @@ def geometric_parse(image: np.ndarray, person_mask: np.ndarray, keypoints: np.nd
     check_image(image)
     check_mask(person_mask, "person_mask", image.shape[:2])
     kp = check_keypoints(keypoints)
+    out = np.zeros(person_mask.shape, np.uint8)
+    ys, xs = np.nonzero(person_mask)
+    if ys.size == 0:
+        return out
+    # work on the person's bounding box (plus a margin): the cost follows the person, not the photo
+    m = 2 + int(0.03 * max(person_mask.shape))
+    y0, y1 = max(int(ys.min()) - m, 0), min(int(ys.max()) + m + 1, person_mask.shape[0])
+    x0, x1 = max(int(xs.min()) - m, 0), min(int(xs.max()) + m + 1, person_mask.shape[1])
+    shift = np.array([x0, y0], np.float32)
+    kp_crop = kp.copy()
+    here = kp[:, 2] > 0
+    kp_crop[here, :2] -= shift
+    out[y0:y1, x0:x1] = _parse_crop(
+        np.ascontiguousarray(image[y0:y1, x0:x1]), np.ascontiguousarray(person_mask[y0:y1, x0:x1]), kp_crop,
+        None if face_oval is None else face_oval - shift, [h - shift for h in hands])
+    return out
+
+
+def _parse_crop(image: np.ndarray, person_mask: np.ndarray, kp: np.ndarray, face_oval: np.ndarray | None,
+                hands: list[np.ndarray]) -> np.ndarray:
+    """`geometric_parse` on the person's bounding box (all coordinates relative to it)."""
     size = person_mask.shape
     person = person_mask > 0
     out = np.zeros(size, np.uint8)
