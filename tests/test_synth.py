@@ -266,6 +266,14 @@ def test_dataset_bytes_depend_on_seed_and_index_only(tmp_path, dataset):
             assert f.read_bytes() == (dataset / "train" / folder / f.name).read_bytes(), f"{folder}/{f.name}"
 
 
+def test_another_process_writes_the_same_bytes(tmp_path, dataset):
+    subprocess.run([sys.executable, "-m", "vton", "synth", "--out", str(tmp_path), "--n", "1", "--seed", "11",
+                    "--size", "128x96"], cwd=REPO, check=True, capture_output=True, timeout=120)
+    for folder in FOLDERS:
+        (f,) = (tmp_path / "train" / folder).iterdir()
+        assert f.read_bytes() == (dataset / "train" / folder / f.name).read_bytes(), f"{folder}/{f.name}"
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="seed"):
         generate_pair(-1)

@@ -153,7 +153,8 @@ class _Canvas:
         self.image[m] = colour[m] if np.ndim(colour) == 3 else colour
 
 
-def _draw_lower_body(rng, c: _Canvas, body: Body, skin) -> None:
+def _draw_lower_body(rng: np.random.Generator, c: _Canvas, body: Body, skin: np.ndarray) -> None:
+    """Legs and shoes, then pants (long or shorts) or a skirt over them."""
     leg_labels = (CIHP.RIGHT_LEG, CIHP.LEFT_LEG)
     shoe_labels = (CIHP.RIGHT_SHOE, CIHP.LEFT_SHOE)
     r_hip, r_knee, r_ankle = body.leg_radius, body.leg_radius * 0.78, body.leg_radius * 0.55
@@ -170,16 +171,17 @@ def _draw_lower_body(rng, c: _Canvas, body: Body, skin) -> None:
         colour = tx.jitter(rng, np.array([0.2, 0.3, 0.5], np.float32), 0.08)  # denim
     hip_poly = [waist - body.across * body.hip_half, waist + body.across * body.hip_half,
                 body.hips[1] + body.across * body.leg_radius, body.hips[0] - body.across * body.leg_radius]
-    if rng.random() < 0.7:  # pants, long or shorts
+    if rng.random() < 0.7:  # pants: long, or shorts ending above the knee
         m = fill_polygon(c.new(), hip_poly)
-        frac = 1.0 if rng.random() < 0.7 else rng.uniform(0.3, 0.6)
+        shorts = rng.random() < 0.3
+        reach = rng.uniform(0.3, 0.65)
         for side in (0, 1):
-            end = body.hips[side] + (body.knees[side] - body.hips[side]) * min(frac, 1.0) * (2 if frac == 1 else 1)
-            if frac == 1.0:
-                fill_limb(m, body.hips[side], body.knees[side], r_hip * 1.08, r_knee * 1.1)
-                fill_limb(m, body.knees[side], body.ankles[side], r_knee * 1.1, r_ankle * 1.15)
+            hip, knee = body.hips[side], body.knees[side]
+            if shorts:
+                fill_limb(m, hip, hip + (knee - hip) * reach, r_hip * 1.1, r_hip * 1.05)
             else:
-                fill_limb(m, body.hips[side], end, r_hip * 1.1, r_hip * 1.05)
+                fill_limb(m, hip, knee, r_hip * 1.08, r_knee * 1.1)
+                fill_limb(m, knee, body.ankles[side], r_knee * 1.1, r_ankle * 1.15)
         c.paint(m, CIHP.PANTS, colour)
     else:  # skirt: a trapezoid from the waist to around the knees
         hem = body.mid_hip + body.down * body.torso_length * rng.uniform(0.45, 1.1)
@@ -188,7 +190,7 @@ def _draw_lower_body(rng, c: _Canvas, body: Body, skin) -> None:
                                        hem + body.across * flare, hem - body.across * flare]), CIHP.SKIRT, colour)
 
 
-def _draw_arm(c: _Canvas, body: Body, side: int, skin, cap: bool = False) -> None:
+def _draw_arm(c: _Canvas, body: Body, side: int, skin: np.ndarray, cap: bool = False) -> None:
     """One arm. ``cap=True`` draws only the shoulder cap, which lies *under* the garment
     (a sleeve or the torso covers it; a tank top leaves it bare); the rest lies on top."""
     s, e, wr = body.shoulders[side], body.elbows[side], body.wrists[side]
@@ -206,13 +208,23 @@ def _draw_arm(c: _Canvas, body: Body, side: int, skin, cap: bool = False) -> Non
     c.paint(m, label, skin)
 
 
-def _draw_head(rng, c: _Canvas, body: Body, skin, xy: np.ndarray, style: str, hair) -> None:
+def _draw_head(rng: np.random.Generator, c: _Canvas, body: Body, skin: np.ndarray, xy: np.ndarray, style: str,
+               hair: np.ndarray) -> None:
+    """Hair behind (bob, long), ears, the face with eyes and mouth, then the hair cap (and bun) in front."""
     ax, ay = body.head_axes
     angle = float(np.degrees(np.arctan2(body.down[0], body.down[1]))) * -1
     up = -body.down
     if style in ("bob", "long"):
         fill = fill_ellipse(c.new(), body.head + body.down * ay * 0.1, (ax * 1.22, ay * 1.05), angle)
         c.paint(fill, CIHP.HAIR, hair)
+    if style == "long" and rng.random() < 0.6:  # strands falling over the front, hiding some garment
+        for side in [k for k in (0, 1) if rng.random() < 0.7]:
+            s = SIDES[side]
+            start = body.head + s * body.across * ax * 0.9 + body.down * ay * 0.1
+            end = body.neck + s * body.across * body.shoulder_half * rng.uniform(0.35, 0.65) \
+                + body.down * body.torso_length * rng.uniform(0.1, 0.4)
+            c.paint(fill_limb(c.new(), start, end, ax * rng.uniform(0.3, 0.45), ax * rng.uniform(0.15, 0.25)),
+                    CIHP.HAIR, hair)
     fp = body.face_points()
     for ear in (Body25.R_EAR, Body25.L_EAR):
         c.paint(fill_ellipse(c.new(), fp[ear], (ax * 0.16, ay * 0.22), angle), CIHP.FACE, skin * 0.95)
