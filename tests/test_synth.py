@@ -65,6 +65,10 @@ def test_layout_and_pairs_file(dataset):
     lines = (dataset / "train_pairs.txt").read_text().splitlines()
     assert lines == [f"{i:06d}_00.jpg {i:06d}_00.jpg" for i in range(1, N + 1)]
     assert (dataset / "train" / "train_pairs.txt").read_text().splitlines() == lines
+    info = json.loads((dataset / "train" / "synth-info.json").read_text())
+    assert info["size"] == list(SIZE) and sorted(info["pairs"]) == [line.split()[0] for line in lines]
+    assert info["pairs"]["000002_00.jpg"]["seed"] == item_seed(11, 1)
+    assert info["pairs"]["000001_00.jpg"]["garment"] in ("tshirt", "long_sleeve", "tank")
     for folder in FOLDERS:
         files = sorted(p.name for p in (dataset / "train" / folder).iterdir())
         assert len(files) == N, folder

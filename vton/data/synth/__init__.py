@@ -7,7 +7,8 @@ draws both. Modules, in dependency order:
 - `body`: a frontal body skeleton, its BODY_25 keypoints, drawing primitives;
 - `garment`: the flat garment template and the person-to-cloth mapping (the truth);
 - `render`: one `Pair` (`generate_pair`);
-- `writer`: a VITON-HD-layout folder (`write_dataset`).
+- `writer`: a VITON-HD-layout folder (`write_dataset`);
+- `sheet`: a contact sheet of pairs to look at (``synth --grid``).
 
 Flow convention (DESIGN.md): ``warped(p) = cloth(p + flow(p))`` with
 ``grid_sample(align_corners=False)``, offsets in normalized units, ``x`` then ``y``.

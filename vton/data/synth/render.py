@@ -2,9 +2,13 @@
 
 Layers, back to front (each paints both the RGB image and the CIHP parse, so
 the parse is exact): background, long hair behind the body, legs and shoes,
-pants or skirt, torso skin, neck, the garment's torso, then each arm (skin,
-then its sleeve) in `Body.arm_order`, then the head (hair behind, ears, face,
-eyes, mouth, hair in front).
+pants or skirt, torso skin, shoulder caps, neck, the garment's torso, then each
+arm (skin, then its sleeve) in `Body.arm_order`, then the head (hair behind,
+strands of long hair over the garment, ears, face, eyes, mouth, hair in front).
+
+The ground truth covers the whole garment, hidden parts included: the torso
+behind a crossed forearm, or behind a strand of hair, is in ``gt.warped_mask``
+but not in the parse's ``UPPER_CLOTHES``.
 
 The garment pixels of the person image are ``gt.warped_cloth * shading`` with a
 smooth multiplicative shading in ``[0.5, 1]`` (body curvature, folds, light),

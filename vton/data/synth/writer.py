@@ -18,12 +18,16 @@
 =============================  ==================================================
 
 and ``out/{split}_pairs.txt`` (also copied to ``out/{split}/{split}_pairs.txt``)
-with paired lines ``NAME.jpg NAME.jpg``. Sample ``i`` is drawn from
+with paired lines ``NAME.jpg NAME.jpg``, and ``out/{split}/synth-info.json``
+mapping each ``NAME.jpg`` to what was drawn (`SampleInfo`: garment kind,
+texture, arm pose, hair, occluded garment pixels) so benchmarks can be split by
+difficulty. Sample ``i`` is drawn from
 `item_seed` ``(seed, i)``, so it does not depend on ``n``, and every file is
 written atomically.
 """
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -98,15 +102,16 @@ def write_dataset(out: str | Path, n: int, seed: int, size: tuple[int, int] = (2
         raise ValueError(f"n must be at least 1, got {n}")
     root = Path(out)
     folder = root / split
-    names = []
+    info = {}
     for i in range(n):
         name = sample_name(i)
         r = render_pair(item_seed(seed, i), size, name)
         save_pair(folder, r.pair, r.jpegs)
-        names.append(name)
+        info[name] = {"seed": item_seed(seed, i), **asdict(r.info)}
         if progress is not None:
             progress(i + 1, n, name)
-    text = "".join(f"{name} {name}\n" for name in names).encode()
+    atomic_save_json(folder / "synth-info.json", {"dataset_seed": seed, "size": list(size), "pairs": info})
+    text = "".join(f"{name} {name}\n" for name in info).encode()
     atomic_write_bytes(root / f"{split}_pairs.txt", text)
     atomic_write_bytes(folder / f"{split}_pairs.txt", text)
     return folder
