@@ -117,7 +117,7 @@ class Preprocessor:
 
         with self._lock:
             det = self.detectors
-            pose, face_boxes = self._find_person(det, image, notes)
+            pose = self._find_person(det, image, notes)
             lap("pose")
             person_mask = _person_mask(pose, size)
             lap("masks")
@@ -146,7 +146,7 @@ class Preprocessor:
                       densepose=densepose, agnostic=agn.image, agnostic_mask=agn.mask, parse_agnostic=agn.parse,
                       sources=sources, notes=notes)
 
-    def _find_person(self, det: Detectors, image: np.ndarray, notes: list[str]) -> tuple[PoseResult, np.ndarray]:
+    def _find_person(self, det: Detectors, image: np.ndarray, notes: list[str]) -> PoseResult:
         """Step 1: the most prominent person's pose (see the module docstring for the retries)."""
         h, w = image.shape[:2]
         faces = det.face_boxes(image)
@@ -187,7 +187,7 @@ class Preprocessor:
         if sw < MIN_SHOULDER_PX:
             raise InputError(f"the person is too small in the photo ({sw:.0f} px between the shoulders); "
                              "crop the photo around the person")
-        return pose, faces
+        return pose
 
     # ------------------------------------------------------------------ cloth
 
