@@ -94,6 +94,7 @@ def _draw_cloth(rng: np.random.Generator, t: Template, size: tuple[int, int]) ->
         for s in t.sleeves:
             q = t.to_pixels(s.quad(0.93, 1.0))
             cv2.fillPoly(tex, [np.round(q * 16).astype(np.int32)], trim, cv2.LINE_AA, 4)
+    tex *= (0.965 + 0.035 * tx.smooth_noise(rng, size, (5, 4)))  # the flat lay's soft light and creases
     white = np.float32(rng.uniform(0.94, 1.0))
     bg = np.full(size + (3,), white, np.float32) - rng.uniform(0, 0.02, 3).astype(np.float32)
     cloth = np.where(mask[..., None] == 1, tex, bg)
