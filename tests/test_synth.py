@@ -278,6 +278,13 @@ def test_another_process_writes_the_same_bytes(tmp_path, dataset):
         assert f.read_bytes() == (dataset / "train" / folder / f.name).read_bytes(), f"{folder}/{f.name}"
 
 
+def test_train_and_test_never_share_a_person():
+    train = {item_seed(0, i, "train") for i in range(50)}
+    test = {item_seed(0, i, "test") for i in range(50)}
+    assert len(train) == len(test) == 50 and not train & test
+    assert item_seed(0, 3) == item_seed(0, 3, "train")
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="seed"):
         generate_pair(-1)

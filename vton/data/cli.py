@@ -12,7 +12,7 @@ from vton.types import parse_size
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="dataset root folder (created if missing)")
     p.add_argument("--n", type=int, default=100, help="number of samples (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed; sample i depends only on (seed, i)")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed; sample i depends only on (seed, i, split)")
     p.add_argument("--size", default="256x192", help="H x W, e.g. 256x192 (default) or 512x384")
     p.add_argument("--split", choices=("train", "test"), default="train")
     p.add_argument("--grid", metavar="PNG", help="also write a contact sheet of the first (up to 8) samples here")
@@ -50,6 +50,6 @@ def synth(args: argparse.Namespace) -> int:
         from vton.data.synth.sheet import contact_sheet
         from vton.io import atomic_save_image
 
-        pairs = [generate_pair(item_seed(args.seed, i), size, sample_name(i)) for i in range(min(args.n, 8))]
+        pairs = [generate_pair(item_seed(args.seed, i, args.split), size, sample_name(i)) for i in range(min(args.n, 8))]
         print(f"wrote {atomic_save_image(args.grid, contact_sheet(pairs))}")
     return 0

@@ -22,8 +22,8 @@ with paired lines ``NAME.jpg NAME.jpg``, and ``out/{split}/synth-info.json``
 mapping each ``NAME.jpg`` to what was drawn (`SampleInfo`: garment kind,
 texture, arm pose, hair, occluded garment pixels) so benchmarks can be split by
 difficulty. Sample ``i`` is drawn from
-`item_seed` ``(seed, i)``, so it does not depend on ``n``, and every file is
-written atomically.
+`item_seed` ``(seed, i, split)``, so it does not depend on ``n`` and the splits
+never share a person; every file is written atomically.
 """
 from __future__ import annotations
 
@@ -42,11 +42,18 @@ Progress = Callable[[int, int, str], None]
 SPLITS = ("train", "test")
 
 
-def item_seed(seed: int, index: int) -> int:
-    """The generator seed of sample ``index`` of a dataset drawn with ``seed`` (a hash of both)."""
+def item_seed(seed: int, index: int, split: str = "train") -> int:
+    """The generator seed of sample ``index`` of the ``split`` drawn with dataset ``seed`` (a hash of all three).
+
+    The split takes part so that a train and a test set written with the same seed
+    never share a person.
+    """
     if seed < 0 or index < 0:
         raise ValueError(f"seed and index must be non-negative, got seed={seed}, index={index}")
-    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, np.uint64)[0])
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    entropy = [int(seed), int(index)] + ([] if split == "train" else [SPLITS.index(split)])
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0])
 
 
 def sample_name(index: int) -> str:
@@ -91,7 +98,7 @@ def write_dataset(out: str | Path, n: int, seed: int, size: tuple[int, int] = (2
     Args:
         out: dataset root; created if missing. Existing files of the same names are replaced.
         n: number of samples (>= 1).
-        seed: dataset seed (>= 0); sample ``i`` uses `item_seed` ``(seed, i)``.
+        seed: dataset seed (>= 0); sample ``i`` uses `item_seed` ``(seed, i, split)``.
         size: ``(H, W)``.
         split: ``"train"`` or ``"test"``.
         progress: called as ``progress(done, total, message)`` after each sample.
@@ -105,9 +112,9 @@ def write_dataset(out: str | Path, n: int, seed: int, size: tuple[int, int] = (2
     info = {}
     for i in range(n):
         name = sample_name(i)
-        r = render_pair(item_seed(seed, i), size, name)
+        r = render_pair(item_seed(seed, i, split), size, name)
         save_pair(folder, r.pair, r.jpegs)
-        info[name] = {"seed": item_seed(seed, i), **asdict(r.info)}
+        info[name] = {"seed": item_seed(seed, i, split), **asdict(r.info)}
         if progress is not None:
             progress(i + 1, n, name)
     atomic_save_json(folder / "synth-info.json", {"dataset_seed": seed, "size": list(size), "pairs": info})
