@@ -368,3 +368,16 @@ def test_mismatched_components_are_input_errors(pipe):
 def test_load_pipeline_missing_folder_says_so(tmp_path):
     with pytest.raises(InputError, match="not found"):
         load_pipeline(tmp_path / "none")
+
+
+def test_resize_person_keeps_the_aspect_by_padding():
+    from vton.diffusion.pipeline import resize_person
+
+    person, _ = fake_person_and_cloth(size=(40, 40))
+    person.keypoints[0] = (20.0, 10.0, 1.0)  # x, y at the middle column
+    out = resize_person(person, (64, 48))
+    assert out.image.shape == (64, 48, 3) and out.agnostic_mask.shape == (64, 48)
+    # a square photo is too wide for 4:3 (H x W): rows are padded (53x40), then it is scaled by 1.2
+    assert out.agnostic_mask[:3].sum() == 0 and out.agnostic_mask[-3:].sum() == 0
+    assert out.keypoints[0, 0] == pytest.approx(24.0, abs=0.6)
+    assert out.keypoints[1, 2] == 0 and out.keypoints[1, 0] == 0  # missing points stay (0, 0, 0)

@@ -113,16 +113,40 @@ class TryOnResult:
 # ----------------------------------------------------------------------------- helpers
 
 
+def _pad_amounts(size: Size, target: Size) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) padding that gives ``size`` the aspect ratio of ``target`` (both H, W)."""
+    h, w = size
+    th, tw = target
+    if h * tw < th * w:  # too wide: pad rows
+        extra = round(w * th / tw) - h
+        return extra // 2, extra - extra // 2, 0, 0
+    extra = round(h * tw / th) - w  # too tall (or equal): pad columns
+    return 0, 0, extra // 2, extra - extra // 2
+
+
+def _pad(a: np.ndarray, pad: tuple[int, int, int, int], edge: bool) -> np.ndarray:
+    t, b, l, r = pad
+    if not any(pad):
+        return a
+    widths = ((t, b), (l, r)) + ((0, 0),) * (a.ndim - 2)
+    return np.pad(a, widths, mode="edge") if edge else np.pad(a, widths)
+
+
 def resize_person(person: Person, size: Size) -> Person:
-    """``person`` at ``size`` (H, W): images with area/linear filtering, labels and masks nearest."""
+    """``person`` at ``size`` (H, W), its aspect ratio kept: first padded to the target's aspect
+    (photos repeat their border, masks and labels get 0), then resized (images with area
+    filtering, labels and masks nearest). Keypoints follow."""
     if tuple(person.size) == tuple(size):
         return person
+    pad = _pad_amounts(person.size, size)
+    ph, pw = person.size[0] + pad[0] + pad[1], person.size[1] + pad[2] + pad[3]
     h, w = size
-    img = lambda a: cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)  # noqa: E731
-    lab = lambda a: cv2.resize(a, (w, h), interpolation=cv2.INTER_NEAREST)  # noqa: E731
+    img = lambda a: cv2.resize(_pad(a, pad, True), (w, h), interpolation=cv2.INTER_AREA)  # noqa: E731
+    lab = lambda a: cv2.resize(_pad(a, pad, False), (w, h), interpolation=cv2.INTER_NEAREST)  # noqa: E731
     kp = person.keypoints.copy()
-    kp[:, 0] *= w / person.size[1]
-    kp[:, 1] *= h / person.size[0]
+    seen = kp[:, 2] > 0
+    kp[seen, 0] = (kp[seen, 0] + pad[2]) * w / pw
+    kp[seen, 1] = (kp[seen, 1] + pad[0]) * h / ph
     return Person(
         image=img(person.image), keypoints=kp, person_mask=lab(person.person_mask), parse=lab(person.parse),
         densepose=lab(person.densepose), agnostic=img(person.agnostic), agnostic_mask=lab(person.agnostic_mask),
@@ -131,12 +155,14 @@ def resize_person(person: Person, size: Size) -> Person:
 
 
 def resize_cloth(cloth: Cloth, size: Size) -> Cloth:
+    """``cloth`` at ``size``, aspect kept by padding (the photo repeats its border, the mask gets 0)."""
     if tuple(cloth.size) == tuple(size):
         return cloth
+    pad = _pad_amounts(cloth.size, size)
     h, w = size
     return Cloth(
-        image=cv2.resize(cloth.image, (w, h), interpolation=cv2.INTER_AREA),
-        mask=cv2.resize(cloth.mask, (w, h), interpolation=cv2.INTER_NEAREST),
+        image=cv2.resize(_pad(cloth.image, pad, True), (w, h), interpolation=cv2.INTER_AREA),
+        mask=cv2.resize(_pad(cloth.mask, pad, False), (w, h), interpolation=cv2.INTER_NEAREST),
         sources=dict(cloth.sources),
     )
 

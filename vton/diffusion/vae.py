@@ -29,12 +29,15 @@ from vton.types import LATENT_CHANNELS, VAE_FACTOR
 
 
 def small_vae_config(
-    block_out_channels: tuple[int, ...] = (32, 64, 64, 64),
+    block_out_channels: tuple[int, ...] = (16, 32, 64, 64),
     layers_per_block: int = 1,
-    norm_num_groups: int = 16,
+    norm_num_groups: int = 8,
     mid_block_add_attention: bool = False,
 ) -> dict[str, Any]:
     """Keyword arguments for a small from-scratch `AutoencoderKL` (f=8: four blocks, 4 latent channels).
+
+    The default (16, 32, 64, 64) keeps the full-resolution layers narrow: decoding one
+    256x192 image costs ~7 GFLOP (Stable Diffusion's VAE: ~300 at 256x192).
 
     ``scaling_factor`` starts at 1.0; ``train vae`` replaces it with ``1 / std`` of the
     trained encoder's latents, as Stable Diffusion did for 0.18215.
@@ -107,10 +110,10 @@ def load_vae(folder: str | Path, *, device: torch.device | str = "cpu", dtype: t
         raise InputError(f"could not read {config_path}: {e}") from None
     check_vae_config(config, where=f"the model in {folder}")
     try:
-        vae = AutoencoderKL.from_pretrained(folder, local_files_only=True, low_cpu_mem_usage=False)
+        vae = AutoencoderKL.from_pretrained(folder, local_files_only=True, low_cpu_mem_usage=False, torch_dtype=dtype)
     except (OSError, ValueError, RuntimeError) as e:
         raise InputError(f"could not load the VAE from {folder}: {e}") from None
-    return vae.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    return vae.to(device).eval().requires_grad_(False)
 
 
 def _shift(vae: AutoencoderKL) -> float:
