@@ -45,6 +45,7 @@ class Body:
     neck_radius: float
     arm_pose: str
     arm_order: tuple[int, int]  # which arm is drawn first (behind)
+    yaw: float = 0.0  # turn towards the subject's left (> 0): that side foreshortened, the face features shift
 
     @property
     def mid_hip(self) -> np.ndarray:
@@ -61,10 +62,11 @@ class Body:
     def face_points(self) -> dict[Body25, np.ndarray]:
         ax, ay = self.head_axes
         up = -self.down
+        turn = self.across * ax * self.yaw
         return {
-            Body25.NOSE: self.head + self.down * ay * 0.18,
-            Body25.R_EYE: self.head - self.across * ax * 0.38 + up * ay * 0.12,
-            Body25.L_EYE: self.head + self.across * ax * 0.38 + up * ay * 0.12,
+            Body25.NOSE: self.head + self.down * ay * 0.18 + turn * 1.2,
+            Body25.R_EYE: self.head - self.across * ax * 0.38 + up * ay * 0.12 + turn * 0.8,
+            Body25.L_EYE: self.head + self.across * ax * 0.38 + up * ay * 0.12 + turn * 0.8,
             Body25.R_EAR: self.head - self.across * ax * 0.97,
             Body25.L_EAR: self.head + self.across * ax * 0.97,
         }
@@ -124,10 +126,12 @@ def sample_body(rng: np.random.Generator, size: tuple[int, int]) -> Body:
     neck_y = max(h * rng.uniform(0.19, 0.3) * zoom ** 0.5, top_room)
     neck = np.array([w / 2 + rng.uniform(-0.08, 0.08) * w, neck_y])
 
-    shoulders = tuple(neck + s * across * shoulder_half + down * shoulder_half * rng.uniform(0.0, 0.08) for s in SIDES)
+    yaw = rng.uniform(-0.15, 0.15) if rng.random() < 0.6 else 0.0
+    shoulders = tuple(neck + s * across * shoulder_half * (1 - s * yaw) + down * shoulder_half * rng.uniform(0.0, 0.08)
+                      for s in SIDES)
     neck = (shoulders[0] + shoulders[1]) / 2
     mid_hip = neck + down * torso
-    hips = tuple(mid_hip + s * across * hip_half * 0.72 for s in SIDES)
+    hips = tuple(mid_hip + s * across * hip_half * 0.72 * (1 - s * yaw) for s in SIDES)
 
     upper, fore = torso * rng.uniform(0.52, 0.62), torso * rng.uniform(0.45, 0.53)
     pose = str(rng.choice(ARM_POSES, p=[0.35, 0.15, 0.15, 0.35]))
@@ -170,7 +174,7 @@ def sample_body(rng: np.random.Generator, size: tuple[int, int]) -> Body:
         head=head, head_axes=(head_ax, head_ay), chin=chin, shoulder_half=shoulder_half, hip_half=hip_half,
         arm_radius=arm_r, forearm_radius=arm_r * rng.uniform(0.72, 0.85), leg_radius=hip_half * rng.uniform(0.42, 0.5),
         neck_radius=head_ax * rng.uniform(0.5, 0.62), arm_pose=pose,
-        arm_order=(0, 1) if rng.random() < 0.5 else (1, 0),
+        arm_order=(0, 1) if rng.random() < 0.5 else (1, 0), yaw=float(yaw),
     )
 
 

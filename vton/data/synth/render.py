@@ -331,6 +331,8 @@ def render_pair(seed: int, size: tuple[int, int] = (256, 192),
     fp = body.face_points()
     hidden = {k for k in (Body25.R_EAR, Body25.L_EAR)
               if not (0 <= fp[k][0] < w and 0 <= fp[k][1] < h) or parse[int(fp[k][1]), int(fp[k][0])] != CIHP.FACE}
+    if abs(body.yaw) > 0.08:  # the far ear turns behind the head
+        hidden.add(Body25.L_EAR if body.yaw > 0 else Body25.R_EAR)
     keypoints = body.keypoints(hidden)
     agn = make_agnostic(image, parse, keypoints)
     densepose = densepose_from_pose(keypoints, person_mask, parse)
