@@ -99,6 +99,16 @@ def test_any_size_and_aspect_gives_maps_at_that_size(pre):
     assert p.densepose.shape == p.agnostic.shape == (384, 288, 3)
 
 
+def test_a_large_photo_is_processed_at_a_working_size_and_returned_at_full_size(pre):
+    img = cv2.resize(astronaut(), (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    p = pre.person(img)
+    assert p.parse.shape == p.agnostic_mask.shape == (2048, 2048) and p.densepose.shape == (2048, 2048, 3)
+    assert p.agnostic_mask[1200:2000, 600:1120].mean() > 0.97
+    x0, y0, x1, y1 = (4 * v for v in ASTRONAUT_FACE_BOX)
+    assert p.agnostic_mask[y0:y1, x0:x1].mean() < 0.05
+    assert (p.parse[p.person_mask == 0] == 0).mean() > 0.99
+
+
 def test_same_photo_same_result_also_from_threads(pre, astro):
     results = [None, None]
 

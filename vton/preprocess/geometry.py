@@ -18,6 +18,9 @@ MIN_CONF = 0.05
 HIP_MIN_CONF = 0.3
 """Hips below this confidence are treated as out of frame (half-body photos)."""
 
+HIP_EDGE_MARGIN = 0.15
+"""Hips closer than this many shoulder widths to the photo's bottom edge count as out of frame."""
+
 
 def present(kp: np.ndarray, i: int, min_conf: float = MIN_CONF) -> bool:
     """Whether keypoint ``i`` exists: confidence above ``min_conf`` and not ``(0, 0)``."""
@@ -94,7 +97,8 @@ def torso_hips(kp: np.ndarray, parse: np.ndarray | None = None, person_mask: np.
     """The right and left hip points that close the torso, and whether they were extrapolated.
 
     When both hips are present (confidence above ``hip_min_conf``) and inside the
-    image they are returned as they are. Otherwise (half-body photo) hips are
+    image, not within `HIP_EDGE_MARGIN` shoulder widths of its bottom edge, they
+    are returned as they are. Otherwise (half-body photo) hips are
     placed below the shoulders, as wide as the shoulders times 0.85, at the
     bottom of the upper garment (`garment_bottom`). Returns None without shoulders.
     """
@@ -106,9 +110,9 @@ def torso_hips(kp: np.ndarray, parse: np.ndarray | None = None, person_mask: np.
     def usable(i: int) -> bool:
         if not present(kp, i, hip_min_conf):
             return False
-        if size is not None:
+        if size is not None:  # a hip on the bottom edge: the body (and garment) go on out of frame
             x, y = kp[i, :2]
-            return 0 <= x < size[1] and 0 <= y < size[0]
+            return 0 <= x < size[1] and 0 <= y < size[0] - HIP_EDGE_MARGIN * float(np.linalg.norm(rs - ls))
         return True
 
     if usable(Body25.R_HIP) and usable(Body25.L_HIP):
