@@ -16,6 +16,7 @@ from vton.preprocess import geometry as g
 from vton.preprocess.agnostic import GREY, make_agnostic
 from vton.preprocess.cloth import cloth_mask
 from vton.preprocess.densepose import colorize_iuv, densepose_from_pose
+from vton.preprocess.detect import MP_TO_BODY25, landmarks_to_body25
 from vton.types import CIHP, Body25 as B, DensePosePart as P
 
 # ----------------------------------------------------------------------------- a drawn figure
@@ -192,7 +193,8 @@ def test_iuv_v_runs_along_and_u_across_a_limb():
     mid = ((kp[B.L_HIP, :2] + kp[B.L_KNEE, :2]) / 2).astype(int)
     left_px, right_px = iuv[mid[1], mid[0] - 6], iuv[mid[1], mid[0] + 6]
     assert left_px[0] == right_px[0] == P.UPPER_LEG_LEFT_FRONT
-    assert left_px[1] != right_px[1]
+    # U runs from the subject's right (image left for a person facing us) to their left
+    assert left_px[1] < 128 < right_px[1]
 
 
 def test_iuv_respects_the_parse_and_is_deterministic():
@@ -269,3 +271,27 @@ def test_cloth_mask_rejects_empty_and_full():
     full[:2], full[-2:], full[:, :2], full[:, -2:] = 255, 255, 255, 255
     with pytest.raises(InputError, match="could not be told apart"):
         cloth_mask(full)
+
+
+# ----------------------------------------------------------------------------- MediaPipe -> BODY_25
+
+
+def test_mediapipe_landmarks_map_to_body25_sides_midpoints_and_gaps():
+    h, w = 200, 100
+    lm = np.zeros((33, 4), np.float32)
+    lm[:, 0] = np.arange(33)  # x = landmark index, to see which one lands where
+    lm[:, 1] = 50
+    lm[:, 3] = 0.9
+    lm[11, :2] = (70, 40)  # MediaPipe left shoulder (subject's left, image right)
+    lm[12, :2] = (30, 44)
+    lm[23, 3] = 0.1  # left hip barely visible
+    lm[27, 1] = 250  # left ankle below the photo
+    kp = landmarks_to_body25(lm, (h, w))
+    assert kp.shape == (25, 3) and kp.dtype == np.float32
+    assert tuple(kp[B.L_SHOULDER, :2]) == (70, 40) and tuple(kp[B.R_SHOULDER, :2]) == (30, 44)
+    assert tuple(kp[B.NECK, :2]) == (50, 42)
+    assert kp[B.R_ELBOW, 0] == 14 and kp[B.L_WRIST, 0] == 15 and kp[B.R_HEEL, 0] == 30
+    assert (kp[B.L_HIP] == 0).all() and (kp[B.MID_HIP] == 0).all(), "not visible -> missing, and so is MidHip"
+    assert (kp[B.L_ANKLE] == 0).all(), "out of frame -> missing"
+    assert (kp[B.L_SMALL_TOE] == 0).all() and (kp[B.R_SMALL_TOE] == 0).all(), "MediaPipe has no small toes"
+    assert set(MP_TO_BODY25) | {B.NECK, B.MID_HIP, B.L_SMALL_TOE, B.R_SMALL_TOE} == set(B)
