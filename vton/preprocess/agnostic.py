@@ -8,9 +8,9 @@ instead of being tied to 768x1024 pixels:
 
 1. ``r = sw / 15``: HR-VITON's ``sw / 16 + 1`` at VITON-HD's typical shoulder
    width (~240 px), made exactly proportional so that the mask of a photo at
-   half the size is the mask at full size, halved. The hips are moved along the hip line so that the hip
-   width equals the shoulder width (the drawn torso is then as wide as the
-   shoulders, whatever the hip detector did).
+   half the size is the mask at full size, halved. The hips are moved along
+   the hip line so that the hip width equals the shoulder width (the drawn
+   torso is then as wide as the shoulders, whatever the hip detector did).
 2. Arms: a band of width ``10 r`` between the shoulders, discs of radius ``5 r``
    at the shoulders, and capsules of width ``10 r`` along shoulder-elbow-wrist.
 3. Torso: the shoulders-hips polygon, bands of width ``6 r`` along each side,
@@ -75,8 +75,8 @@ def _normalised_hips(kp: np.ndarray, parse: np.ndarray) -> tuple[np.ndarray, np.
     sw = g.shoulder_width(kp)
     mid, half = (rh + lh) / 2, (rh - lh) / 2
     n = float(np.linalg.norm(half))
-    if n < 1e-6:
-        half = np.array([sw / 2, 0.0])
+    if n < 1e-6:  # both hips on one point: take the shoulders' direction
+        half = (g.xy(kp, Body25.R_SHOULDER) - g.xy(kp, Body25.L_SHOULDER)) / 2
     else:
         half = half / n * sw / 2
     return mid + half, mid - half

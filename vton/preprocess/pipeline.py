@@ -16,7 +16,8 @@ Person steps, each timed (``timings``) and reported through ``progress``:
 2. masks: Pose's segmentation, thresholded; the components holding the
    body keypoints are kept and their holes filled.
 3. parse: the given map, else `parse.geometric_parse` (face mesh + hands).
-4. densepose: the given IUV, else `densepose.densepose_from_pose`.
+4. densepose: the given IUV, else `densepose.densepose_from_pose`. Photos with
+   a side over `WORK_SIDE` get both built at that size and scaled back.
 5. agnostic: `agnostic.make_agnostic`.
 
 Bad input raises `InputError` with one sentence: no person, shoulders missing
