@@ -128,3 +128,15 @@ def test_warp_full_resolution_uses_the_flow_in_normalized_units():
     warped = warp_full_resolution(out, big)
     assert warped.shape == big.shape
     assert torch.allclose(warped[..., :-4], big[..., 4:], atol=1e-5)
+
+
+def test_warp_pair_runs_on_numpy_stage_results_at_a_chosen_size():
+    from vton.data.synth.render import generate_pair
+    from vton.warp.network import warp_pair
+
+    pair = generate_pair(2, (128, 96))
+    net = FlowWarpNet(**SMALL)
+    out = warp_pair(net, pair.person, pair.cloth, size=(64, 64))
+    assert out.warped_cloth.shape == (1, 3, 64, 64) and out.flows[-1].shape == (1, 2, 32, 32)
+    with pytest.raises(InputError, match="divisible by 32"):
+        warp_pair(net, pair.person, pair.cloth, size=(100, 96))

@@ -20,6 +20,7 @@ _EXPORTS = {
     "FlowWarpNet": "vton.warp.network",
     "WarpOutput": "vton.warp.network",
     "warp_full_resolution": "vton.warp.network",
+    "warp_pair": "vton.warp.network",
     "tps_flow": "vton.warp.tps",
     "TPSResult": "vton.warp.tps",
     "evaluate_warper": "vton.warp.evaluate",

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from vton.cli import command
@@ -36,7 +35,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--no-cache", action="store_true", help="re-read every item each epoch instead of keeping it in memory")
-    p.add_argument("--base-channels", type=int, default=None, help="FlowWarpNet width (default 16)")
+    p.add_argument("--base-channels", type=int, default=None, help="FlowWarpNet first-level width (default 8; widths 8,16,32,64,64)")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when CUDA is present")
     p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
 
@@ -59,7 +58,7 @@ def train(args: argparse.Namespace) -> int:
         resume=args.resume, seed=args.seed, num_workers=args.workers, cache=not args.no_cache, mixed_precision=args.mixed_precision,
         cpu=True if args.cpu else None, model=model,
     )
-    result = train_warp(config, progress=tqdm_progress("train warp", disable=not sys.stderr.isatty()))
+    result = train_warp(config, progress=tqdm_progress("train warp"))
     if result.final is not None:
         print(json.dumps({"final": str(result.final), "step": result.step, "seconds": round(result.seconds, 1),
                           "processes": result.processes,
@@ -100,7 +99,7 @@ def evaluate(args: argparse.Namespace) -> int:
         raise InputError(f"--size must be divisible by {warper.multiple} for this network, got {args.size[0]}x{args.size[1]}")
     result = evaluate_warper(
         args.data, warper, size=args.size, split=args.split, batch_size=args.batch_size, limit=args.limit,
-        device=device, progress=tqdm_progress("eval warp", disable=not sys.stderr.isatty()),
+        device=device, progress=tqdm_progress("eval warp"),
     )
     if not args.per_sample:
         result.pop("per_sample")
