@@ -22,7 +22,9 @@ These are not detectron2's chart coordinates. A warp model trained on VITON-HD's
 feed it those (``--densepose FILE``) rather than this map, and train on this
 map when you will run on it.
 
-Part radii are fractions of the shoulder width ``sw`` (`PART_RADIUS`). A pixel's
+Part radii are fractions of the shoulder width ``sw`` (`PART_RADIUS`). A leg
+whose knee or ankle is missing (out of frame) is extrapolated along the torso
+(`THIGH_PER_TORSO`), and no pixel below the shoulders is head. A pixel's
 cost for a limb is its distance to the limb's segment divided by the radius;
 the torso costs ``TORSO_COST`` inside the shoulders-hips polygon (so a limb
 crossing the torso wins within 0.9 of its radius) and grows outside it. When a
@@ -46,6 +48,8 @@ PART_RADIUS = {
 """Half-thickness of each part, as a fraction of the shoulder width."""
 
 TORSO_COST = 0.9
+THIGH_PER_TORSO = 0.9
+"""A missing knee is placed this many torso lengths (neck to mid-hip) below its hip, along the torso."""
 
 _ARMS = (P.UPPER_ARM_LEFT_FRONT, P.UPPER_ARM_RIGHT_FRONT, P.LOWER_ARM_LEFT_FRONT, P.LOWER_ARM_RIGHT_FRONT)
 _LEGS = (P.UPPER_LEG_LEFT_FRONT, P.UPPER_LEG_RIGHT_FRONT, P.LOWER_LEG_LEFT_FRONT, P.LOWER_LEG_RIGHT_FRONT)
@@ -73,6 +77,7 @@ class _Limb:
     b: np.ndarray  # distal end (x, y)
     radius: float  # pixels
     right: np.ndarray  # a point on the subject's right of the axis (sets the sign of U)
+    min_along: float = -np.inf  # pixels closer to ``a`` than this along the axis (negative: behind ``a``) are excluded
 
 
 def _extend(a: np.ndarray, b: np.ndarray, frac: float) -> np.ndarray:
@@ -99,16 +104,28 @@ def _limbs(kp: np.ndarray, sw: float) -> list[_Limb]:
         if g.present(kp, el) and g.present(kp, wr):
             add(lo, g.xy(kp, el), g.xy(kp, wr), "lower_arm")
             add(hand, g.xy(kp, wr), _extend(g.xy(kp, el), g.xy(kp, wr), 0.4), "hand")
-    for hip, kn, an, toe, heel, foot, up, lo in (
-        (B.R_HIP, B.R_KNEE, B.R_ANKLE, B.R_BIG_TOE, B.R_HEEL, P.RIGHT_FOOT, P.UPPER_LEG_RIGHT_FRONT, P.LOWER_LEG_RIGHT_FRONT),
-        (B.L_HIP, B.L_KNEE, B.L_ANKLE, B.L_BIG_TOE, B.L_HEEL, P.LEFT_FOOT, P.UPPER_LEG_LEFT_FRONT, P.LOWER_LEG_LEFT_FRONT),
+    # Legs: a missing knee (or ankle) is extrapolated, so legs running out of the photo still get leg parts.
+    hip_pts = [g.xy(kp, i) for i in (B.R_HIP, B.L_HIP) if g.present(kp, i)]
+    down = np.mean(hip_pts, axis=0) - chest if hip_pts else np.array([0.0, 1.0])
+    torso_len = float(np.linalg.norm(down))
+    down = down / torso_len if torso_len > 1e-6 else np.array([0.0, 1.0])
+    thigh = THIGH_PER_TORSO * (torso_len if torso_len > 1e-6 else 1.5 * sw)
+    for hip, kn, an, toe, foot, upper, lower in (
+        (B.R_HIP, B.R_KNEE, B.R_ANKLE, B.R_BIG_TOE, P.RIGHT_FOOT, P.UPPER_LEG_RIGHT_FRONT, P.LOWER_LEG_RIGHT_FRONT),
+        (B.L_HIP, B.L_KNEE, B.L_ANKLE, B.L_BIG_TOE, P.LEFT_FOOT, P.UPPER_LEG_LEFT_FRONT, P.LOWER_LEG_LEFT_FRONT),
     ):
-        if g.present(kp, hip) and g.present(kp, kn):
-            add(up, g.xy(kp, hip), g.xy(kp, kn), "upper_leg")
-        if g.present(kp, kn) and g.present(kp, an):
-            add(lo, g.xy(kp, kn), g.xy(kp, an), "lower_leg")
-            end = g.xy(kp, toe) if g.present(kp, toe) else _extend(g.xy(kp, kn), g.xy(kp, an), 0.25)
-            add(foot, g.xy(kp, an), end, "foot")
+        if not g.present(kp, hip):
+            continue
+        h = g.xy(kp, hip)
+        knee = g.xy(kp, kn) if g.present(kp, kn) else h + down * thigh
+        add(upper, h, knee, "upper_leg")
+        if not g.present(kp, kn):
+            continue
+        ankle = g.xy(kp, an) if g.present(kp, an) else _extend(h, knee, 1.0)
+        add(lower, knee, ankle, "lower_leg")
+        if g.present(kp, an):
+            end = g.xy(kp, toe) if g.present(kp, toe) else _extend(knee, ankle, 0.25)
+            add(foot, ankle, end, "foot")
     # Head: from a little below the face centre to the crown, along neck -> face centre.
     face_pts = [g.xy(kp, i) for i in (B.NOSE, B.R_EYE, B.L_EYE, B.R_EAR, B.L_EAR) if g.present(kp, i)]
     if face_pts:
@@ -120,6 +137,7 @@ def _limbs(kp: np.ndarray, sw: float) -> list[_Limb]:
         b = centre + up * 0.45 * sw
         for part in (P.HEAD_RIGHT, P.HEAD_LEFT):
             add(part, a, b, "head")
+            limbs[-1].min_along = float((chest - a) @ up)  # nothing below the shoulders is head
     return limbs
 
 
@@ -184,6 +202,10 @@ def densepose_from_pose(keypoints: np.ndarray, person_mask: np.ndarray, parse: n
     for limb in _limbs(kp, sw):
         t, cross, dist = _segment_coords(xs, ys, limb.a, limb.b)
         cost = dist / limb.radius
+        if np.isfinite(limb.min_along):
+            u = (limb.b - limb.a) / max(float(np.linalg.norm(limb.b - limb.a)), 1e-6)
+            along = (xs - limb.a[0]) * u[0] + (ys - limb.a[1]) * u[1]
+            cost = np.where(along >= limb.min_along, cost, np.inf)
         if limb.part in (P.HEAD_RIGHT, P.HEAD_LEFT):
             on_right = np.sign(cross) == _side_sign(limb.a, limb.b, limb.right)
             want_right = limb.part == P.HEAD_RIGHT
