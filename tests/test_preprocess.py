@@ -295,3 +295,14 @@ def test_mediapipe_landmarks_map_to_body25_sides_midpoints_and_gaps():
     assert (kp[B.L_ANKLE] == 0).all(), "out of frame -> missing"
     assert (kp[B.L_SMALL_TOE] == 0).all() and (kp[B.R_SMALL_TOE] == 0).all(), "MediaPipe has no small toes"
     assert set(MP_TO_BODY25) | {B.NECK, B.MID_HIP, B.L_SMALL_TOE, B.R_SMALL_TOE} == set(B)
+
+
+def test_iuv_legs_out_of_frame_are_legs_never_head():
+    kp, parse, person, _ = figure()
+    for i in (B.R_KNEE, B.L_KNEE, B.R_ANKLE, B.L_ANKLE):
+        kp[i] = 0  # MediaPipe drops knees it thinks are out of frame
+    iuv = densepose_from_pose(kp, person)
+    legs = np.isin(parse, (CIHP.LEFT_LEG, CIHP.RIGHT_LEG, CIHP.PANTS))
+    below_hips = legs & (np.arange(person.shape[0])[:, None] > kp[B.MID_HIP, 1] + 10)
+    assert not np.isin(iuv[..., 0][below_hips], (P.HEAD_LEFT, P.HEAD_RIGHT)).any()
+    assert np.isin(iuv[..., 0][below_hips], (P.UPPER_LEG_LEFT_FRONT, P.UPPER_LEG_RIGHT_FRONT)).mean() > 0.9
