@@ -239,12 +239,13 @@ def _iou(a, b):
 
 @pytest.mark.slow
 def test_synthetic_people_against_their_ground_truth(pre):
-    """Measured on seeds 0-15 at 256x192 (the generator as of 2026-11-25 03:50 UTC): found 13/16;
-    keypoint error pooled median 0.083 shoulder widths (issue target 0.05, not met: over 40 seeds
-    MediaPipe puts the shoulders ~9% of a shoulder width further in, and the hips ~12% higher, than the
-    drawings' joints); upper-clothes IoU median 0.84, arms 0.68; the agnostic mask covers a median 97%
-    of the true garment and a median 1.7% (at most 3.8%) of the face. At 512x384: found 10/16, 0.066,
-    0.91, 0.82, 97%, 2.6% (4.3%). Thresholds sit under these."""
+    """Measured on seeds 0-15 at 256x192 (the generator as of 2026-11-25 03:55 UTC; it was still
+    changing, and these moved by a few points with it): found 16/16; keypoint error pooled median 0.085
+    shoulder widths (issue target 0.05, not met: over 40 seeds MediaPipe puts the shoulders ~9% of a
+    shoulder width further in, and the hips ~12% higher, than the drawings' joints); upper-clothes IoU
+    median 0.83, arms 0.59; the agnostic mask covers a median 97% of the true garment and a median
+    0.2% (at most 5.1%) of the face. At 512x384: found 14/16, 0.081, 0.83, 0.77, 97%, 1.5% (6.3%).
+    Thresholds sit under these."""
     from vton.data.synth import generate_pair
 
     found, errs, up, arms, cover, face = 0, [], [], [], [], []
@@ -265,8 +266,8 @@ def test_synthetic_people_against_their_ground_truth(pre):
         face.append(p.agnostic_mask[truth.parse == CIHP.FACE].mean())
     assert found >= 8, f"MediaPipe found {found} of {len(SYNTH_SEEDS)} synthetic people"
     assert np.median(errs) < 0.12, np.median(errs)
-    assert np.median(up) > 0.7, up
-    assert np.median(arms) > 0.5, arms
+    assert np.median(up) > 0.65, up
+    assert np.median(arms) > 0.4, arms
     assert np.median(cover) > 0.93, cover
     assert np.median(face) < 0.05 and max(face) < 0.1, face
 
