@@ -74,7 +74,7 @@ def test_perceptual_term_only_with_a_vgg_and_zero_weights_skip_terms():
 def test_short_training_lowers_the_loss_and_exports(data, tmp_path):
     config = WarpTrainConfig(
         data=data, out=tmp_path / "run", size=SIZE, batch_size=2, steps=30, lr=2e-3, save_every=15, log_every=5,
-        image_every=15, seed=0, model={"base_channels": 8},
+        image_every=15, seed=0, warmup=3, model={"base_channels": 8},
     )
     result = train_warp(config)
     assert result.step == 30

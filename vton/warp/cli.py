@@ -26,7 +26,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=_size, default=DEFAULT_SIZE, help="H x W, divisible by 32 (default 256x192)")
     p.add_argument("--batch-size", type=int, default=4, help="per process (default 4)")
     p.add_argument("--steps", type=int, default=1000, help="optimizer steps in all (default 1000)")
-    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (warm-up, cosine to lr/10)")
     p.add_argument("--vgg", type=Path, default=None, help="torchvision VGG19 weights (.pth/.safetensors) for the perceptual loss")
     p.add_argument("--save-every", type=int, default=250, help="checkpoint every N steps (default 250)")
     p.add_argument("--log-every", type=int, default=10)

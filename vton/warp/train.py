@@ -13,6 +13,7 @@ Outputs under ``config.out``:
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,7 +43,8 @@ class WarpTrainConfig:
     size: Size = DEFAULT_SIZE  # (H, W), divisible by 2**levels
     batch_size: int = 4  # per process
     steps: int = 1000  # optimizer steps in all (a resumed run continues up to this)
-    lr: float = 2e-4
+    lr: float = 1e-3  # peak; a short linear warm-up, then cosine decay to lr / 10 (a function of the step)
+    warmup: int = 20
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     vgg: Path | None = None  # torchvision VGG19 weights for the perceptual term
@@ -86,6 +88,14 @@ class CachedDataset(torch.utils.data.Dataset):
         if index not in self.items:
             self.items[index] = self.dataset[index]
         return self.items[index]
+
+
+def learning_rate(config: WarpTrainConfig, step: int) -> float:
+    """The learning rate at ``step`` (0-based): linear warm-up, then cosine from ``lr`` to ``lr / 10``."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    t = (step - config.warmup) / max(config.steps - config.warmup, 1)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
 def _forward(model, batch: TryOnBatch) -> WarpOutput:
@@ -198,6 +208,8 @@ def train_warp(config: WarpTrainConfig, progress: Progress | None = None) -> War
             loss = terms["total"]
             if not torch.isfinite(loss):
                 raise RuntimeError(f"warp loss is {loss.item()} at step {step}: {({k: v.item() for k, v in terms.items()})}")
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, step)
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
             if config.grad_clip:
