@@ -10,9 +10,10 @@ the person image to the template:
 - each sleeve: a homography per arm segment (upper arm; and forearm for long
   sleeves) taking a quad around the arm bone to the flat sleeve's quad.
 
-The parts are blended with soft arm masks (sleeves in front of the torso, the arm
-drawn last in front), so the mapping is defined and smooth everywhere except at
-the edges of the arms, where it is meant to jump (occlusion). The person-to-cloth
+The parts are composited along the arms' outlines (sleeves in front of the torso,
+the arm drawn last in front): smoothly where two parts' mappings meet (seams), as
+a hard step where they do not (an arm in front of the torso), so the mapping is
+defined everywhere, smooth inside each part, and jumps only at occlusion edges. The person-to-cloth
 map ``q(p)`` in cloth pixels becomes the flow of DESIGN.md by `flow_from_map`.
 """
 from __future__ import annotations
@@ -40,18 +41,18 @@ class Sleeve:
     end_half: float
 
     def quad(self, t0: float = 0.0, t1: float = 1.0) -> np.ndarray:
-        """The flat quad ``[top, top-end, bottom-end, bottom]`` of the piece between fractions t0 and t1."""
+        """The flat quad ``[top, top-end, bottom-end, bottom]`` of the piece between fractions t0 and t1.
+
+        The whole sleeve (0 to 1) runs from the seam to the cuff, whose edge is square to
+        the axis; a piece's corners lie on the sleeve's straight side edges, so pieces tile it.
+        """
         mid = (self.top + self.bottom) / 2
-        seam_half = (self.top - self.bottom) / 2
+        cuff = mid + self.axis * self.length
         n_out = _outer_normal(self.axis, self.top - mid)
-        pts = []
-        for t in (t0, t1):
-            c = mid + self.axis * self.length * t
-            half = float(np.linalg.norm(seam_half)) * (1 - t) + self.end_half * t
-            offset = seam_half * (1 - t) + n_out * half * t  # the seam's slant fades towards the cuff
-            pts.append((c + offset, c - offset))
-        (a_top, a_bot), (b_top, b_bot) = pts
-        return np.array([a_top, b_top, b_bot, a_bot], np.float64)
+        cuff_top, cuff_bottom = cuff + n_out * self.end_half, cuff - n_out * self.end_half
+        top = [self.top * (1 - t) + cuff_top * t for t in (t0, t1)]
+        bottom = [self.bottom * (1 - t) + cuff_bottom * t for t in (t0, t1)]
+        return np.array([top[0], top[1], bottom[1], bottom[0]], np.float64)
 
 
 @dataclass
@@ -124,8 +125,7 @@ def sample_template(rng: np.random.Generator, kind: str, size: tuple[int, int]) 
         long_ = kind == "long_sleeve"
         angle = rng.uniform(22, 38) if long_ else rng.uniform(45, 68)  # from straight down
         sl = rng.uniform(0.85, 1.0) * length if long_ else rng.uniform(0.45, 0.75)
-        seam = float(np.hypot(0, armpit)) / 2
-        end_half = seam * (rng.uniform(0.45, 0.6) if long_ else rng.uniform(0.75, 0.95))
+        end_half = armpit / 2 * (rng.uniform(0.45, 0.6) if long_ else rng.uniform(0.75, 0.95))
         for s in SIDES:
             a = np.deg2rad(angle)
             axis = np.array([s * np.sin(a), np.cos(a)])
@@ -169,8 +169,24 @@ def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return cv2.getPerspectiveTransform(src.astype(np.float32), dst.astype(np.float32)).astype(np.float64)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1 + np.tanh(0.5 * x))
+_SEAM = 0.06
+"""Template units within which two part mappings count as meeting at a seam (see `_blend_weight`)."""
+
+
+def _blend_weight(inside: np.ndarray, gap: np.ndarray, soft: float = 0.6) -> np.ndarray:
+    """How much of a sleeve piece's mapping a pixel takes, from its signed distance
+    ``inside`` to the piece's outline (pixels, > 0 inside) and the ``gap`` (template units)
+    between the piece's mapping and the one beneath.
+
+    Where the two mappings meet (a seam: small gap) the switch is a smooth sigmoid
+    over about a pixel; where they do not (an arm in front of the torso: a large gap)
+    it is a hard step, so no pixel samples a point between two parts of the flat garment.
+    Mixing error is at most ``_SEAM / 4`` template units.
+    """
+    smooth = 0.5 * (1 + np.tanh(0.5 * inside / soft))
+    hard = (inside >= 0).astype(np.float64)
+    near = np.clip(1 - gap / _SEAM, 0, 1)
+    return near * smooth + (1 - near) * hard
 
 
 @dataclass
@@ -196,7 +212,7 @@ class GarmentMap:
     """The person-to-cloth mapping of one garment on one body."""
 
     q: np.ndarray  # float32 (H, W, 2): cloth pixel (x, y) seen at each person pixel
-    sleeve_alpha: list[np.ndarray]  # per side (right, left), float32 (H, W): 1 where that sleeve is in front
+    sleeve_front: list[np.ndarray]  # per side (right, left), float32 (H, W) {0, 1}: 1 where that sleeve is in front
     arm_order: tuple[int, int]
 
 
@@ -304,31 +320,29 @@ def garment_map(rng: np.random.Generator, body: Body, t: Template, fit: Fit) -> 
     ys, xs = np.mgrid[0:h, 0:w]
     xy = np.stack([xs, ys], -1).astype(np.float64)
     u = _torso_map(body, t, fit, xy)
-    alphas = [np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)]
-    tau = 0.6
+    fronts = [np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)]
     for side in body.arm_order:
         if not t.sleeves:
             break
         pieces = _sleeve_pieces(body, t, fit, side)
         for i, pc in enumerate(pieces):
             dist, along = segment_distance(xy, pc.a, pc.b)
-            radius = pc.radius_a + (pc.radius_b - pc.radius_a) * np.clip(along, 0, 1)
-            alpha = _sigmoid((radius - dist) / tau)
+            inside = pc.radius_a + (pc.radius_b - pc.radius_a) * np.clip(along, 0, 1) - dist  # > 0 in the capsule
             if i == len(pieces) - 1:  # past the cuff the arm is skin: give it back to the torso mapping
-                seg = float(np.linalg.norm(pc.b - pc.a))
-                alpha = alpha * _sigmoid(((1 - along) * seg + 1.5) / tau)
+                inside = np.minimum(inside, (1 - along) * float(np.linalg.norm(pc.b - pc.a)) + 1.5)
             piece = _apply_homography(_homography(pc.person, pc.flat), xy)
-            u = u + alpha[..., None] * (piece - u)
-            alphas[side] = np.maximum(alphas[side], alpha.astype(np.float32))
+            u = u + _blend_weight(inside, np.linalg.norm(piece - u, axis=-1))[..., None] * (piece - u)
+            front = (inside >= 0).astype(np.float32)
+            fronts[side] = np.maximum(fronts[side], front)
             for other in (0, 1):  # a sleeve in front hides the other sleeve behind it
                 if other != side:
-                    alphas[other] = alphas[other] * (1 - alpha.astype(np.float32))
+                    fronts[other] = fronts[other] * (1 - front)
     q = t.to_pixels(u)
     if fit.wobble > 0:
         q = q + fit.wobble * smooth_noise(rng, (h, w), (4, 3), 2)
     q[..., 0] = np.clip(q[..., 0], 0, w - 1)
     q[..., 1] = np.clip(q[..., 1], 0, h - 1)
-    return GarmentMap(q=q.astype(np.float32), sleeve_alpha=alphas, arm_order=body.arm_order)
+    return GarmentMap(q=q.astype(np.float32), sleeve_front=fronts, arm_order=body.arm_order)
 
 
 # ----------------------------------------------------------------------------- sampling and flow

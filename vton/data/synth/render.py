@@ -117,8 +117,8 @@ def _shading(rng: np.random.Generator, body: Body, gm: GarmentMap) -> np.ndarray
     rel = ((xy - body.neck) @ body.across) / (body.shoulder_half * 1.25)
     shade = 1.0 - 0.3 * np.clip(np.abs(rel) - 0.45, 0, None) ** 1.5  # the torso turns away at its sides
     for side in (0, 1):  # sleeves are cylinders too
-        if gm.sleeve_alpha[side].max() > 0:
-            a = small(gm.sleeve_alpha[side])
+        if gm.sleeve_front[side].max() > 0:
+            a = small(gm.sleeve_front[side])
             s, e = body.shoulders[side], body.elbows[side]
             d = (e - s) / max(float(np.linalg.norm(e - s)), 1e-6)
             off = np.abs((xy - s) @ np.array([-d[1], d[0]])) / (body.arm_radius * 1.1)
@@ -332,11 +332,11 @@ def render_pair(seed: int, size: tuple[int, int] = (256, 192),
         _draw_arm(c, body, side, skin_lit, cap=True)
     c.paint(fill_limb(c.new(), body.neck, body.chin, body.neck_radius * 1.1, body.neck_radius), CIHP.NECK,
             skin_lit * 0.93)
-    in_front = np.maximum(gm.sleeve_alpha[0], gm.sleeve_alpha[1]) >= 0.5
+    in_front = np.maximum(gm.sleeve_front[0], gm.sleeve_front[1]) >= 0.5
     c.paint((warped_mask == 1) & ~in_front, CIHP.UPPER_CLOTHES, garment)
     for side in gm.arm_order:
         _draw_arm(c, body, side, skin_lit)
-        c.paint((warped_mask == 1) & (gm.sleeve_alpha[side] >= 0.5), CIHP.UPPER_CLOTHES, garment)
+        c.paint((warped_mask == 1) & (gm.sleeve_front[side] >= 0.5), CIHP.UPPER_CLOTHES, garment)
     _draw_head(rng, c, body, skin_lit, xy, style, hair)
 
     image_jpg = encode_jpeg(_to_u8(_soften_edges(c.image, c.parse)))

@@ -76,7 +76,7 @@ def garment_texture(rng: np.random.Generator, size: tuple[int, int], kind: str) 
         t = np.broadcast_to(base, (h, w, 3)).copy()
     elif kind in ("stripes", "checks"):
         angle = rng.choice([0.0, np.pi / 2, rng.uniform(0, np.pi)], p=[0.45, 0.35, 0.2])
-        period = rng.uniform(5, 22) * unit
+        period = rng.uniform(7, 24) * unit
         u, v = _rotated_coords(size, angle)
         a = _bands(u, period, rng.uniform(0.25, 0.6))
         if kind == "checks":
@@ -84,7 +84,7 @@ def garment_texture(rng: np.random.Generator, size: tuple[int, int], kind: str) 
             a = np.clip(0.55 * a + 0.55 * b, 0, 1) if rng.random() < 0.5 else np.abs(a - b)
         t = base * (1 - a[..., None]) + other * a[..., None]
     elif kind == "dots":
-        period = rng.uniform(8, 20) * unit
+        period = rng.uniform(11, 24) * unit
         radius = period * rng.uniform(0.15, 0.35)
         u, v = _rotated_coords(size, rng.uniform(0, np.pi / 4))
         du = np.mod(u, period) - period / 2
