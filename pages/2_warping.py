@@ -117,13 +117,10 @@ if prep is not None:
         st.subheader("End-point error against the ground-truth flow")
         gt_mask = truth.warped_mask if truth.warped_mask is not None else None
         cols = st.columns(4)
-        rows = []
-        candidates = [("FlowWarpNet", view.flows[-1] if view else None)]
+        candidates = [("FlowWarpNet", view.flows[-1])] if view is not None else []
         with ui.guard("TPS baseline"):
             candidates.append(("TPS", stages.tps_stage(prep.key, person, cloth).flow))
         for col, (name, flow) in zip(cols, candidates):
-            if flow is None:
-                continue
             m = viz.resize(gt_mask, truth.flow.shape[1:], nearest=True) if gt_mask is not None else None
             emap, mean = epe(flow, truth.flow, m)
             ui.image(viz.heatmap(emap, vmax=max(float(np.percentile(emap, 99)), 1.0)),
