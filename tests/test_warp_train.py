@@ -90,7 +90,7 @@ def test_short_training_lowers_the_loss_and_exports(data, tmp_path):
 def test_resume_continues_from_the_newest_checkpoint(data, tmp_path):
     out = tmp_path / "run"
     common = ["--data", data, "--out", out, "--size", "128x96", "--batch-size", "2", "--save-every", "2",
-              "--base-channels", "8", "--log-every", "1"]
+              "--base-channels", "8", "--log-every", "1", "--threads", "1"]
     first = run_cli("train", "warp", *common, "--steps", "2")
     assert first.returncode == 0, first.stderr
     again = run_cli("train", "warp", *common, "--steps", "3", "--resume")
@@ -122,7 +122,7 @@ def test_eval_command_scores_identity_tps_and_a_network(data, tmp_path):
     scores = {}
     FlowWarpNet(base_channels=8).save_pretrained(tmp_path / "net")
     for name, flag in [("identity", ["--identity"]), ("tps", ["--tps"]), ("network", ["--weights", tmp_path / "net"])]:
-        res = run_cli("eval", "warp", "--data", data, "--size", "128x96", *flag)
+        res = run_cli("eval", "warp", "--data", data, "--size", "128x96", "--threads", "1", *flag)
         assert res.returncode == 0, res.stderr
         scores[name] = json.loads(res.stdout)
         assert scores[name]["n"] == 4 and scores[name]["warper"] == name

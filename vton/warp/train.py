@@ -103,17 +103,30 @@ def _forward(model, batch: TryOnBatch) -> WarpOutput:
 
 
 def _image_grid(batch: TryOnBatch, out: WarpOutput, rows: int = 4) -> torch.Tensor:
-    """A ``(3, H', W')`` grid in ``[0, 1]``: cloth | warped | aligned | target | person, one row per sample."""
+    """A ``(3, H', W')`` grid in ``[0, 1]``, one row per sample:
+    cloth | warped | aligned | target | person | flow | true flow (colour wheel, same scale; white = none)."""
+    from vton.viz import flow_to_color
     from vton.warp.losses import cloth_targets
 
     region, true_cloth, _ = cloth_targets(batch)
     n = min(rows, len(batch))
+    size = out.size
+
+    def colours(flow: torch.Tensor | None) -> torch.Tensor:
+        if flow is None:
+            return torch.ones(n, 3, *size)
+        flow = out.full_flow(size) if flow is out.flow else flow
+        pics = [flow_to_color(f.detach().float().cpu().numpy(), size, max_pixels=0.15 * size[0]) for f in flow[:n]]
+        return torch.stack([torch.from_numpy(p).permute(2, 0, 1).float() / 127.5 - 1 for p in pics])
+
     cols = [
         batch.cloth[:n],
         out.warped_cloth[:n],
         out.aligned_cloth[:n],
         true_cloth[:n] * region[:n] + (1 - region[:n]),
         batch.person[:n],
+        colours(out.flow),
+        colours(batch.gt_flow),
     ]
     grid = torch.cat([torch.cat(list(c.detach().float().cpu()), dim=1) for c in cols], dim=2)
     return grid.clamp(-1, 1).add(1).div(2)
@@ -229,7 +242,7 @@ def train_warp(config: WarpTrainConfig, progress: Progress | None = None) -> War
                 running, count = {}, 0
                 accelerator.log({f"loss/{k}": v for k, v in last.items()}, step=step)
             if main and (step % config.image_every == 0 or step == config.steps):
-                _log_image(accelerator, "warp/cloth|warped|aligned|target|person", _image_grid(batch, out), step)
+                _log_image(accelerator, "warp/cloth|warped|aligned|target|person|flow|true_flow", _image_grid(batch, out), step)
             if progress is not None and main:
                 progress(step, config.steps, f"loss {loss.item():.4f}")
             if step % config.save_every == 0 or step == config.steps:
