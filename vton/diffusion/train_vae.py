@@ -2,7 +2,8 @@
 
 Loss per batch of images ``x`` in ``[-1, 1]``: ``L1(decode(z), x) + kl_weight * KL(q(z|x) || N(0, I))``
 (+ ``vgg_weight`` * VGG19 perceptual when VGG weights are given), with ``z`` sampled from
-the posterior. At the end the config's ``scaling_factor`` is set to ``1 / std`` of the
+the posterior. It trains on random crops (default 128x96, a quarter of 256x192): the
+network is convolutional, so it learns the same thing four times cheaper. At the end the config's ``scaling_factor`` is set to ``1 / std`` of the
 posterior means over (up to) 64 training images, so scaled latents have unit variance
 as the diffusion schedule assumes (Stable Diffusion's 0.18215 was found the same way).
 """
@@ -39,6 +40,30 @@ def vae_loss(vae: AutoencoderKL, images: torch.Tensor, *, kl_weight: float = 1e-
     return loss, logs
 
 
+def start_with_small_variance(vae: AutoencoderKL, logvar: float = -6.0) -> None:
+    """Start the posterior's log-variance near ``logvar`` (std ~0.05) instead of 0 (std 1).
+
+    With unit posterior noise the early decoder sees mostly noise and reconstructions
+    improve slowly; the KL term (weight 1e-6) would take thousands of steps to say so.
+    """
+    if vae.quant_conv is None:
+        return
+    c = vae.config.latent_channels
+    with torch.no_grad():
+        vae.quant_conv.bias[c:].fill_(logvar)
+
+
+def random_crop(images: torch.Tensor, crop: Size | None, generator: torch.Generator) -> torch.Tensor:
+    """One random ``crop`` (H, W) window per batch, at offsets that are multiples of 8 (the VAE's grid)."""
+    if crop is None:
+        return images
+    h, w = images.shape[-2:]
+    ch, cw = min(crop[0], h), min(crop[1], w)
+    top = int(torch.randint(0, (h - ch) // 8 + 1, (1,), generator=generator)) * 8
+    left = int(torch.randint(0, (w - cw) // 8 + 1, (1,), generator=generator)) * 8
+    return images[..., top: top + ch, left: left + cw]
+
+
 @torch.no_grad()
 def latent_std(vae: AutoencoderKL, images: torch.Tensor) -> float:
     """Standard deviation of the (unscaled) posterior means of ``images``."""
@@ -63,6 +88,7 @@ class TrainVAEConfig:
     resume: bool = False
     seed: int = 0
     num_workers: int = 0
+    crop: Size | None = (128, 96)  # train on random crops (convolutions do not care; 4x cheaper); None = whole images
     vae: dict = field(default_factory=dict)  # small_vae_config overrides
 
 
@@ -94,6 +120,7 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
     loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
                         drop_last=len(data) >= cfg.batch_size)
     vae = AutoencoderKL(**(small_vae_config() | cfg.vae))
+    start_with_small_variance(vae)
     perceptual = None
     if cfg.vgg:
         from vton.nn.vgg import VGGPerceptualLoss
@@ -109,9 +136,11 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
             lr_sched.step()
     accelerator.init_trackers("vae", config={k: v for k, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
     generator = torch.Generator(accelerator.device).manual_seed(cfg.seed + step)
+    crop_gen = torch.Generator().manual_seed(cfg.seed + step)
     vae.train()
     while step < cfg.steps:
         for images in loader:
+            images = random_crop(images, cfg.crop, crop_gen)
             with accelerator.accumulate(vae), accelerator.autocast():
                 loss, logs = vae_loss(accelerator.unwrap_model(vae), images, kl_weight=cfg.kl_weight,
                                       perceptual=perceptual, vgg_weight=cfg.vgg_weight, generator=generator)
