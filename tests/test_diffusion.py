@@ -224,8 +224,8 @@ def test_perceptual_term_adds_gradient():
 def test_a_few_training_steps_lower_the_loss():
     torch.manual_seed(0)
     unet, vae, sched = tiny_unet(), tiny_vae().requires_grad_(False), default_scheduler()
-    batch = _unet_batch(b=4)
-    t = torch.tensor([100, 300, 500, 700])
+    batch = _unet_batch(b=2)
+    t = torch.tensor([200, 600])
     noise = torch.randn(batch.target_latents.shape, generator=torch.Generator().manual_seed(1))
 
     def fixed_loss():
@@ -233,9 +233,9 @@ def test_a_few_training_steps_lower_the_loss():
 
     with torch.no_grad():
         before = fixed_loss().item()
-    opt = torch.optim.Adam(unet.parameters(), lr=2e-3)
+    opt = torch.optim.Adam(unet.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(0)
-    for _ in range(25):
+    for _ in range(12):
         loss, _ = two_branch_loss(unet, vae, sched, batch, generator=g)
         opt.zero_grad()
         loss.backward()
@@ -381,3 +381,63 @@ def test_resize_person_keeps_the_aspect_by_padding():
     assert out.agnostic_mask[:3].sum() == 0 and out.agnostic_mask[-3:].sum() == 0
     assert out.keypoints[0, 0] == pytest.approx(24.0, abs=0.6)
     assert out.keypoints[1, 2] == 0 and out.keypoints[1, 0] == 0  # missing points stay (0, 0, 0)
+
+
+# ----------------------------------------------------------------------------- commands, end to end
+
+
+@pytest.mark.slow
+def test_train_vae_train_unet_eval_and_resume_from_the_command_line(tmp_path, capsys):
+    """Tiny models on the bundled synthetic samples at 64x48: every diffusion command runs and writes its outputs."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from vton.cli import main
+
+    samples = Path(__file__).resolve().parents[1] / "assets" / "samples" / "synthetic"
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train", "test"):  # the bundled test split doubles as a training split here
+        os.symlink(samples / "test", data / split)
+        shutil.copy(samples / "test_pairs.txt", data / f"{split}_pairs.txt")
+    torch.manual_seed(0)
+    FlowWarpNet(base_channels=4, channel_mults=(1, 2, 2)).save_pretrained(tmp_path / "warp")
+    small = '{"block_out_channels": [8, 8, 8, 8], "norm_num_groups": 4}'
+    tiny = '{"block_channels": [16, 32], "attention_levels": [false, true], "heads": 2}'
+
+    assert main(["train", "vae", "--data", str(data), "--out", str(tmp_path / "v"), "--size", "64x48", "--steps", "2",
+                 "--batch-size", "3", "--model", small]) == 0
+    vae = load_vae(tmp_path / "v" / "vae")
+    assert vae.config.scaling_factor != 1.0  # set from the latents' std
+
+    args = ["train", "unet", "--data", str(data), "--vae", str(tmp_path / "v" / "vae"), "--warp", str(tmp_path / "warp"),
+            "--out", str(tmp_path / "u"), "--size", "64x48", "--batch-size", "4", "--grad-accum", "2", "--save-every", "2",
+            "--ema", "0.9", "--model", tiny]
+    assert main(args + ["--steps", "2"]) == 0
+    assert main(args + ["--steps", "3", "--resume"]) == 0
+    state = json.loads((tmp_path / "u" / "checkpoints" / "step-000003" / "state.json").read_text())
+    assert state["step"] == 3
+    assert (tmp_path / "u" / "pipeline" / "model_index.json").is_file()
+    assert main(["train", "unet", "--data", str(data), "--vae", str(tmp_path / "v" / "vae"), "--composite", "gt",
+                 "--out", str(tmp_path / "g"), "--size", "64x48", "--steps", "1", "--batch-size", "2", "--model", tiny]) == 0
+
+    capsys.readouterr()
+    assert main(["eval", "tryon", "--data", str(data), "--weights", str(tmp_path / "u" / "pipeline"), "--size", "64x48",
+                 "--steps", "2", "--limit", "2"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["n"] == 2 and 0 < scores["composite_ssim"] <= 1 and scores["tryon_ssim"] is not None
+    assert main(["eval", "vae", "--data", str(data), "--weights", str(tmp_path / "v" / "vae"), "--size", "64x48", "--limit", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["psnr"] > 0
+
+
+def test_commands_turn_bad_input_into_one_line(tmp_path, capsys):
+    from vton.cli import main
+
+    assert main(["tryon", "--person", "p.png", "--cloth", "c.png", "--out", str(tmp_path / "o.png"),
+                 "--weights", str(tmp_path / "none")]) == 2
+    assert "no weights at" in capsys.readouterr().err
+    assert main(["tryon", "--person", "p.png", "--cloth", "c.png", "--out", str(tmp_path / "o.png"), "--steps", "0"]) == 2
+    assert "steps must be" in capsys.readouterr().err
+    assert main(["train", "unet", "--data", str(tmp_path), "--vae", str(tmp_path), "--out", str(tmp_path / "u")]) == 2
+    assert "--composite warp needs --warp" in capsys.readouterr().err

@@ -102,17 +102,19 @@ class TrajectoryRecorder:
 
     def add(self, t: int, x_t: torch.Tensor, pred_x0: torch.Tensor, eps: torch.Tensor, seconds: float) -> None:
         self.timesteps.append(int(t))
-        self.latents.append(x_t.detach().float().cpu())
-        self.pred_x0.append(pred_x0.detach().float().cpu())
-        self.eps_norm.append(eps.detach().float().pow(2).mean(dim=(1, 2, 3)).sqrt().cpu())
+        # kept on the sampling device until `finish`: a per-step copy to the CPU would
+        # synchronise a GPU at every step
+        self.latents.append(x_t.detach().float().clone())
+        self.pred_x0.append(pred_x0.detach().float().clone())
+        self.eps_norm.append(eps.detach().float().pow(2).mean(dim=(1, 2, 3)).sqrt())
         self.step_seconds.append(seconds)
 
     def finish(self, decoder: Decoder | None = None) -> Trajectory:
         return Trajectory(
             timesteps=self.timesteps,
-            latents=torch.stack(self.latents),
-            pred_x0=torch.stack(self.pred_x0),
-            eps_norm=torch.stack(self.eps_norm),
+            latents=torch.stack(self.latents).cpu(),
+            pred_x0=torch.stack(self.pred_x0).cpu(),
+            eps_norm=torch.stack(self.eps_norm).cpu(),
             step_seconds=self.step_seconds,
             decoder=decoder,
         )
