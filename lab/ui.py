@@ -18,13 +18,13 @@ def _slug(text: str) -> str:
 
 
 def image(img: np.ndarray, caption: str, *, source: object | None = None, key: str | None = None,
-          download: bool = True, container=None) -> None:
+          download: bool = True, container=None, width: int | str = "stretch") -> None:
     """Show an image (or a {0, 1} mask) with its caption, its source, and a PNG download button."""
     where = container or st
     if img.ndim == 2:
         img = mask_to_image(img) if img.dtype == np.uint8 and img.max(initial=0) <= 1 else img
     src = getattr(source, "value", source)
-    where.image(img, caption=caption + (f" · source: {src}" if src else ""), width="stretch")
+    where.image(img, caption=caption + (f" · source: {src}" if src else ""), width=width)
     if download:
         name = _slug(key or caption)
         where.download_button("Download PNG", lambda img=img: png_bytes(img), file_name=f"{name}.png",

@@ -74,7 +74,7 @@ if prep is not None:
                     ui.image(viz.deformed_grid(person.image, f, spacing=max(6, s.size[0] // 24),
                                                mask=view.warped_mask > 0.5),
                              "Deformed grid over the person", container=sc[1], key=f"grid_{name.split()[1]}")
-                    ui.image(viz.overlay_mask(viz.resize(person.image, f.shape[1:]), folds, (255, 0, 0), 0.8),
+                    ui.image(viz.overlay_mask(person.image, folds, (255, 0, 0), 0.8),
                              f"Fold map (det J <= 0): {share:.2%} of pixels", container=sc[0],
                              key=f"folds_{name.split()[1]}")
         st.plotly_chart(viz.magnitude_histogram(dict(zip(names, flows)), s.size), width="stretch", key="hist",

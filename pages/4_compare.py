@@ -5,7 +5,7 @@ import streamlit as st
 
 from lab import stages, ui
 from lab.session import get_pipeline, get_prepared, run_sampling
-from lab.settings import INPUT_SAMPLE, MAX_SEED, ModelChoice, current, synthetic_names, PHOTO_SAMPLE
+from lab.settings import INPUT_SAMPLE, MAX_SEED, PHOTO_SAMPLE, current, synthetic_names
 from vton import viz
 
 s = current()
@@ -15,8 +15,8 @@ st.caption("Run A uses the sidebar's settings; run B starts from them and change
 
 with st.expander("Run B settings", expanded=True):
     c = st.columns(4)
-    b_steps = c[0].slider("DDIM steps (B)", 1, 200, min(200, max(1, s.sampling.steps * 2)), key="cmp_steps")
-    b_seed = c[1].number_input("Seed (B)", 0, MAX_SEED, s.sampling.seed, key="cmp_seed")
+    b_steps = c[0].slider("DDIM steps (B)", 1, 200, s.sampling.steps, key="cmp_steps")
+    b_seed = c[1].number_input("Seed (B)", 0, MAX_SEED, min(s.sampling.seed + 1, MAX_SEED), key="cmp_seed")
     b_eta = c[2].slider("eta (B)", 0.0, 1.0, s.sampling.eta, 0.05, key="cmp_eta")
     b_pipeline = c[3].text_input("Pipeline folder (B)", value=s.models.pipeline or "", key="cmp_pipeline",
                                  help="Another weights folder to compare models; empty: same as A.")
@@ -50,7 +50,7 @@ for col, name, settings in zip(cols, "AB", (s, s_b)):
             continue
         results[name] = (run, prep)
         ui.image(run.images[0], f"Run {name} ({run.result.timings.get('sampling', run.seconds):.2f} s sampling)",
-                 key=f"cmp_{name}")
+                 key=f"cmp_{name}", width=360)
         truth = prep.inp.truth_image
         if truth is not None:
             m = viz.image_metrics(run.images[0], truth)
@@ -69,11 +69,12 @@ if len(results) == 2:
     else:
         gain = st.slider("Gain", 1.0, 16.0, 4.0, 1.0, key="cmp_gain")
         cols = st.columns(3)
-        ui.image(viz.difference_image(a, b, gain), f"|A - B| x {gain:g}", container=cols[0], key="cmp_diff")
+        ui.image(viz.difference_image(a, b, gain), f"|A - B| x {gain:g}", container=cols[0], key="cmp_diff",
+                 width=300)
         m = viz.image_metrics(b, a)
         cols[1].metric("SSIM(A, B)", f"{m['ssim']:.3f}")
         cols[1].metric("PSNR(A, B)", f"{m['psnr']:.2f} dB")
         for col, (name, (run, prep)) in zip([cols[2]], [("A", results["A"])]):
             if prep.inp.truth_image is not None:
                 ui.image(viz.difference_image(run.images[0], prep.inp.truth_image, gain),
-                         f"|A - ground truth| x {gain:g}", container=col, key="cmp_diff_gt")
+                         f"|A - ground truth| x {gain:g}", container=col, key="cmp_diff_gt", width=300)
