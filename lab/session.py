@@ -73,6 +73,11 @@ def get_warper(s: LabSettings):
 
 def get_pipeline(s: LabSettings):
     """``(pipeline, model_id)`` or ``None`` (with the reason shown)."""
+    m = s.models
+    if not m.pipeline and not (m.warper and m.vae and m.unet):
+        st.info(models.describe_weights(m) + " Set a pipeline folder (or a warper, a VAE and a UNet folder) in the "
+                "sidebar to sample.", icon=":material/hourglass_empty:")
+        return None
     with guard("Diffusion models"):
         pipe = models.load_pipeline(s.models)
         ids = models.model_versions(s.models)

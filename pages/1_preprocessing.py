@@ -50,6 +50,14 @@ with st.expander("Replace a built-in map with your own file", icon=":material/up
 for key in (USER_PARSE, USER_DENSEPOSE):
     if st.session_state.get(key + "_error"):
         st.error(st.session_state[key + "_error"], icon=":material/error:")
+mine = [name for key, name in ((USER_PARSE, "parse map"), (USER_DENSEPOSE, "DensePose")) if key in st.session_state]
+if mine:
+    c1, c2 = st.columns([4, 1], vertical_alignment="center")
+    c1.info(f"Using your own {' and '.join(mine)} on every page.", icon=":material/upload_file:")
+    if c2.button("Use the built-in maps", key="drop_user_maps"):
+        for key in (USER_PARSE, USER_DENSEPOSE):
+            st.session_state.pop(key, None)
+        st.rerun()
 
 prep = get_prepared(s)
 if prep is not None:
