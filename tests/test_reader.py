@@ -283,16 +283,20 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
 def test_synthetic_folder_reads_with_consistent_ground_truth(synthetic, size):
     data = VitonHD(synthetic, "test", size=size)
     assert len(data) == 3 and data.has_ground_truth
+    errors = {1.0: [], 0.5: [], 2.0: []}  # flow scaled by: 1 is right; 0.5 / 2 are what a unit mix-up gives
     for pair in data:
         gt = pair.truth
         assert gt.flow.shape == (2, *size) and gt.flow.dtype == np.float32
         assert gt.warped_cloth.shape == (*size, 3) and gt.warped_mask.shape == size
         assert pair.person.sources["densepose"] is Source.DATASET
-        # the resized flow still warps the resized cloth onto the resized warped cloth
+        # the resized flow still warps the resized cloth onto the resized warped cloth (away from the edge)
         inside = gt.warped_mask == 1
         inside = inside & (F.max_pool2d(torch.from_numpy(~inside).float()[None, None], 3, 1, 1)[0, 0].numpy() == 0)
-        err = np.abs(warp(pair.cloth.image, gt.flow) - gt.warped_cloth / 255.0)[inside].mean()
-        assert err < (0.02 if size == (128, 96) else 0.05), err
+        for scale, errs in errors.items():
+            errs.append(np.abs(warp(pair.cloth.image, gt.flow * scale) - gt.warped_cloth / 255.0)[inside].mean())
+    right = np.mean(errors[1.0])
+    assert right < (0.02 if size == (128, 96) else 0.05), errors[1.0]  # 64x48: resampling a texture costs a little
+    assert right < 0.5 * np.mean(errors[0.5]) and right < 0.5 * np.mean(errors[2.0]), errors
     batch = collate([TryOnDataset(synthetic, "test", size=size)[i] for i in range(2)])
     assert batch.gt_flow.shape == (2, 2, *size) and batch.gt_warped_mask.shape == (2, 1, *size)
 
