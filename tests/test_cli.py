@@ -49,3 +49,14 @@ def test_synth_with_a_bad_size_is_one_error_line(tmp_path):
     result = vton("synth", "--out", str(tmp_path / "out"), "--n", "1", "--seed", "0", "--size", "256by192")
     assert_one_error_line(result, "size")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
+
+
+def test_usage_mistakes_are_one_error_line():
+    import subprocess
+    import sys
+
+    for argv in (["preprocess"], ["train"], ["bogus"]):
+        proc = subprocess.run([sys.executable, "-m", "vton", *argv], capture_output=True, text=True)
+        assert proc.returncode == 2, argv
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr

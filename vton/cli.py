@@ -48,18 +48,23 @@ def _resolve(spec: str):
     return getattr(importlib.import_module(module), name)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one ``error: ...`` line (and exit 2) like every other bad input."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     """The parser; only the command named in ``argv`` is imported to declare its arguments."""
-    parser = argparse.ArgumentParser(prog="python -m vton", description="vton: virtual try-on from scratch.")
-    groups: dict[tuple[str, ...], argparse._SubParsersAction] = {(): parser.add_subparsers(dest="command", metavar="COMMAND")}
-    parents: dict[tuple[str, ...], argparse.ArgumentParser] = {}
+    parser = _Parser(prog="python -m vton", description="vton: virtual try-on from scratch.")
+    groups = {(): parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)}
     for path, help_text, spec in COMMANDS:
         for depth in range(1, len(path)):  # group commands such as "train"
             prefix = path[:depth]
             if prefix not in groups:
                 p = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} ...")
-                parents[prefix] = p
-                groups[prefix] = p.add_subparsers(dest="_".join(prefix), metavar="WHAT", required=True)
+                groups[prefix] = p.add_subparsers(dest="_".join(prefix), metavar="WHAT", required=True, parser_class=_Parser)
         leaf = groups[path[:-1]].add_parser(path[-1], help=help_text, description=help_text)
         leaf.set_defaults(_spec=spec)
         if list(path) == argv[: len(path)]:
