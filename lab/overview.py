@@ -42,7 +42,8 @@ def render() -> None:
     with right:
         st.subheader("Pages")
         for path, title, what in PAGES:
-            st.page_link(path, label=f"**{title}** — {what}")
+            st.page_link(path, label=title, icon=":material/arrow_forward:")
+            st.caption(what)
         st.subheader("Library stages")
         for stage, reason in stage_status().items():
             if reason is None:
