@@ -224,6 +224,25 @@ def test_bad_upload_shows_one_error_and_the_lab_keeps_working(env):
     assert not problems(at)
 
 
+@pytest.mark.parametrize("which", ["person", "cloth"])
+def test_photo_with_nothing_in_it_shows_one_error(env, which):
+    """A photo with no person / a cloth photo that is all background: one plain error, no traceback."""
+    blank = png(np.full((128, 96, 3), 255, np.uint8))
+    person = np.asarray(Image.open(ROOT / "assets/samples/photos/astronaut.png").convert("RGB"))
+    cloth = np.full((128, 96, 3), 255, np.uint8)
+    cloth[20:110, 15:80] = (30, 90, 200)
+    at = harness(PAGES[1])
+    at.session_state["input_kind"] = "Upload photos"
+    at.session_state["size"] = "128 x 96"
+    at.run()
+    at.sidebar.file_uploader(key="upload_person").upload("p.png", blank if which == "person" else png(person), "image/png")
+    at.sidebar.file_uploader(key="upload_cloth").upload("c.png", blank if which == "cloth" else png(cloth), "image/png")
+    at.run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert ("no person" if which == "person" else "no garment") in at.error[0].value
+
+
 def test_bad_parse_file_shows_an_error_and_keeps_the_built_in_map(env):
     at = on_tiny(harness(PAGES[0]), env).run()
     at.file_uploader(key="upload_parse").upload("parse.png", png(np.zeros((8, 8, 3), np.uint8) + 77), "image/png")
