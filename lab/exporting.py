@@ -58,7 +58,7 @@ def build_run_zip(s: LabSettings, prep: Prepared, run: stages.Run | None, warp: 
         manifest["timings_seconds"]["warp"] = warp.seconds
     gif = None
     if run is not None:
-        images["3_diffusion"] = {"composite": run.composite} if run.composite is not None else {}
+        images["3_diffusion"] = {"composite": run.composite}
         for seed, img in zip(run.params.seeds, run.images):
             images["3_diffusion"][f"result_seed{seed}"] = img
         frames = trajectory_frames(run)

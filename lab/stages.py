@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -207,20 +207,24 @@ class RunParams:
     seeds: tuple[int, ...]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Run:
-    """A finished sampling run with what the lab shows about it."""
+    """A finished sampling run (read-only: it is shared through `st.cache_resource`)."""
 
-    key: str
+    key: str  # cache key of this run; decoded trajectory frames are cached under it
     params: RunParams
-    result: Any  # vton.diffusion.TryOnResult
-    composite: np.ndarray  # uint8 (H, W, 3): agnostic with the warped cloth pasted in
-    seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
+    result: Any  # vton.diffusion.pipeline.TryOnResult, with its trajectory recorded
+    seconds: float  # wall time of the sampling call
 
     @property
     def images(self) -> list[np.ndarray]:
+        """One ``uint8 (H, W, 3)`` try-on per seed, in ``params.seeds`` order."""
         return list(self.result.images)
+
+    @property
+    def composite(self) -> np.ndarray:
+        """``uint8 (H, W, 3)``: the agnostic image with the warped cloth pasted in (the starting point)."""
+        return self.result.composite
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -230,30 +234,13 @@ def _conditioning(key: str, _pipe, _person: Person, _cloth: Cloth, size: Size):
 
 @st.cache_resource(max_entries=24, show_spinner=False)
 def _sample(key: str, _params: RunParams, _pipe, _cond) -> Run:
-    params = _params
-    seeds = ", ".join(map(str, params.seeds))
-    with progress_bar(f"Sampling {params.steps} DDIM steps, seed {seeds}") as progress:
+    p = _params
+    seeds = ", ".join(map(str, p.seeds))
+    with progress_bar(f"Sampling {p.steps} DDIM steps, seed {seeds}") as progress:
         t0 = time.perf_counter()
-        result = _pipe.sample(_cond, num_inference_steps=params.steps, eta=params.eta, strength=params.strength,
-                              seeds=list(params.seeds), record_trajectory=True, progress=progress)
-        seconds = time.perf_counter() - t0
-    composite = getattr(result, "composite", None)
-    if composite is None:
-        composite = getattr(_cond, "composite", None)
-    composite = _to_image(composite)
-    return Run(key, params, result, composite, seconds)
-
-
-def _to_image(x) -> np.ndarray | None:
-    if x is None:
-        return None
-    if isinstance(x, (list, tuple)):
-        x = x[0]
-    if hasattr(x, "detach"):
-        from vton.tensors import tensor_to_image
-
-        return tensor_to_image(x)
-    return np.asarray(x)
+        result = _pipe.sample(_cond, num_inference_steps=p.steps, eta=p.eta, strength=p.strength, seeds=list(p.seeds),
+                              record_trajectory=True, progress=progress)
+    return Run(key, p, result, time.perf_counter() - t0)
 
 
 def sample_stage(pair_key: str, model_id: str, pipe, person: Person, cloth: Cloth, size: Size,
@@ -267,9 +254,4 @@ def sample_stage(pair_key: str, model_id: str, pipe, person: Person, cloth: Clot
 @st.cache_data(max_entries=512, show_spinner=False)
 def decode_frame(run_key: str, step: int, which: str, _run: Run, index: int = 0) -> np.ndarray:
     """Decode one trajectory step (``which`` is ``"x0"`` or ``"xt"``) of sample ``index`` to ``uint8``."""
-    frame = _run.result.trajectory.decode(step, which=which)
-    if isinstance(frame, (list, tuple)):
-        frame = frame[index]
-    elif hasattr(frame, "ndim") and frame.ndim == 4:
-        frame = frame[index]
-    return _to_image(frame)
+    return _run.result.trajectory.decode(step, which=which)[index]

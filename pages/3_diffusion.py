@@ -1,5 +1,4 @@
 """Diffusion: DDIM sampling with a trajectory scrubber, per-step charts, a seed grid, a steps sweep and export."""
-import numpy as np
 import streamlit as st
 
 from lab import exporting, models, stages, ui
@@ -37,9 +36,8 @@ if run is not None:
     result, truth = run.result, prep.inp.truth_image
     st.subheader(f"Result · {sp.steps} steps, eta {sp.eta:g}, strength {sp.strength:g}, seed {sp.seed}")
     cols = st.columns(4)
-    if run.composite is not None:
-        ui.image(run.composite, "Composite (agnostic + warped cloth): the starting point", container=cols[0],
-                 key="composite")
+    ui.image(run.composite, "Composite (agnostic + warped cloth): the starting point", container=cols[0],
+             key="composite")
     ui.image(run.images[0], f"Try-on, seed {sp.seed}", container=cols[1], key=f"result_seed{sp.seed}")
     if truth is not None:
         ui.image(truth, "Ground truth", source="dataset", container=cols[2], key="truth")

@@ -118,8 +118,23 @@ def test_every_page_loads_without_an_exception(server, browser, tmp_path):
         page.screenshot(path=str(tmp_path / f"{name.lower()}.png"))
         assert page.locator("[data-testid='stException']").count() == 0, f"exception box on {name}"
         assert broken_images(page) == 0, f"broken images on {name}"
+        if name == "Diffusion":
+            check_export(page, tmp_path)
     assert "3" in steps.get_by_test_id("stSliderThumbValue").inner_text()  # the setting survived every page
     assert len(list(tmp_path.glob("*.png"))) == len(PAGES)
+
+
+def check_export(page, tmp_path) -> None:
+    """The run's zip downloads through the browser and holds every stage."""
+    import zipfile
+
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="Download this run").click()
+    path = tmp_path / "run.zip"
+    download.value.save_as(path)
+    names = set(zipfile.ZipFile(path).namelist())
+    assert {"keypoints.json", "trajectory.gif", "run.json", "images/3_diffusion/composite.png"} <= names
+    assert any(n.startswith("images/2_warping/flow_level") for n in names)
 
 
 def test_a_page_url_opened_first_still_gets_the_sidebar(server, browser):
