@@ -140,3 +140,13 @@ def test_warp_pair_runs_on_numpy_stage_results_at_a_chosen_size():
     assert out.warped_cloth.shape == (1, 3, 64, 64) and out.flows[-1].shape == (1, 2, 32, 32)
     with pytest.raises(InputError, match="divisible by 32"):
         warp_pair(net, pair.person, pair.cloth, size=(100, 96))
+
+
+def test_fewer_levels_need_a_smaller_multiple():
+    net = FlowWarpNet(base_channels=4, num_levels=4).eval()
+    assert net.multiple == 16
+    with torch.no_grad():
+        out = net(*inputs(1, 48, 32))
+    assert [tuple(f.shape[-2:]) for f in out.flows] == [(3, 2), (6, 4), (12, 8), (24, 16)]
+    with pytest.raises(ValueError, match="one channel multiplier per level"):
+        FlowWarpNet(num_levels=3, channel_mults=(1, 2))

@@ -49,7 +49,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--no-cache", action="store_true", help="re-read every item each epoch instead of keeping it in memory")
-    p.add_argument("--base-channels", type=int, default=None, help="FlowWarpNet first-level width (default 8; widths 8,16,32,64,64)")
+    p.add_argument("--base-channels", type=int, default=None, help="FlowWarpNet first-level width (default 8: widths 8,16,32,64,64)")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when CUDA is present")
     p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
     _add_threads(p)

@@ -215,10 +215,11 @@ class FlowWarpNet(ModelMixin, ConfigMixin):
         body_channels: body encoder input, DensePose IUV (3) + parse-agnostic one-hot (13).
         num_classes: segmentation classes, HR-VITON's 13 groups.
         base_channels: width of the first level; level ``i`` has ``base * channel_mults[i]``.
-        channel_mults: one multiplier per level; its length is the number of levels. The
-            default (widths 8..64, ~1M parameters, ~3 GFLOP forward+backward per 256x192
-            sample) trains on two CPU cores; ``base_channels=16, channel_mults=(1, 2, 4, 8, 8)``
-            or wider for a GPU.
+        num_levels: pyramid levels (flows at ``1/2**num_levels`` .. ``1/2`` of the input);
+            H and W must be divisible by ``2**num_levels``.
+        channel_mults: one multiplier per level (default ``1, 2, 4, 8, 8, ...``). The default
+            model (widths 8..64, 1.1M parameters, ~3.6 GFLOP forward+backward per 256x192
+            sample) trains on two CPU cores; use ``base_channels=16`` or more on a GPU.
         flow_hidden: hidden width of the residual flow heads.
 
     Example:
@@ -238,16 +239,20 @@ class FlowWarpNet(ModelMixin, ConfigMixin):
         body_channels: int = 16,
         num_classes: int = NUM_GROUPS,
         base_channels: int = 8,
-        channel_mults: tuple[int, ...] = (1, 2, 4, 8, 8),
+        num_levels: int = 5,
+        channel_mults: tuple[int, ...] | None = None,
         flow_hidden: int = 32,
     ):
         super().__init__()
+        if channel_mults is None:
+            channel_mults = tuple(min(2**i, 8) for i in range(num_levels))  # 1, 2, 4, 8, 8, ...
+        if len(channel_mults) != num_levels or num_levels < 2:
+            raise ValueError(f"need num_levels >= 2 and one channel multiplier per level, got "
+                             f"num_levels={num_levels}, channel_mults={tuple(channel_mults)}")
         widths = [base_channels * m for m in channel_mults]
-        if len(widths) < 2:
-            raise ValueError(f"need at least 2 levels, got channel_mults={channel_mults}")
         top = widths[-1]
         hidden = flow_hidden
-        levels = len(widths)
+        levels = num_levels
 
         # 1. encoders: level i at 1 / 2**(i+1) of the input
         self.cloth_encoder = nn.ModuleList(
@@ -283,7 +288,7 @@ class FlowWarpNet(ModelMixin, ConfigMixin):
 
     @property
     def num_levels(self) -> int:
-        return len(self.config.channel_mults)
+        return self.config.num_levels
 
     @property
     def multiple(self) -> int:
