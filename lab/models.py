@@ -74,23 +74,28 @@ def _load_unet(cls, folder: str, device, dtype):
     return unet.to(device=device, dtype=dtype).eval()
 
 
+STEPS_IN_CARD = re.compile(r"(?im)(?:default\s+(?:ddim|sampling|inference)\s+steps|num_inference_steps)\W{0,5}(\d{1,3})\b")
+"""How a model card states its default: a line such as ``Default DDIM steps: 50`` or ``num_inference_steps = 50``."""
+
+
 def _model_card_steps(folder: str | None) -> int | None:
+    """The default DDIM steps a pipeline folder states (model card, else a config key), or None."""
     if not folder:
         return None
     card = Path(folder) / "MODEL_CARD.md"
     if card.is_file():
-        m = re.search(r"(?i)(?:ddim|inference|sampling)[ _-]*steps?\D{0,20}(\d{1,3})", card.read_text(errors="ignore"))
+        m = STEPS_IN_CARD.search(card.read_text(errors="ignore"))
         if m and 1 <= int(m.group(1)) <= 200:
             return int(m.group(1))
-    for cfg in (Path(folder) / "model_index.json", Path(folder) / "pipeline.json", Path(folder) / "config.json"):
+    for cfg in (Path(folder) / "model_index.json", Path(folder) / "scheduler" / "scheduler_config.json"):
         if cfg.is_file():
             try:
                 data = json.loads(cfg.read_text())
             except (OSError, json.JSONDecodeError):
                 continue
-            for key in ("num_inference_steps", "default_num_inference_steps", "default_steps"):
-                if isinstance(data.get(key), int) and 1 <= data[key] <= 200:
-                    return data[key]
+            steps = data.get("num_inference_steps") or data.get("default_num_inference_steps")
+            if isinstance(steps, int) and 1 <= steps <= 200:
+                return steps
     return None
 
 

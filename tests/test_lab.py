@@ -204,6 +204,22 @@ def test_sliders_rerun_only_what_they_change(env, monkeypatch):
     assert image_url(at, "x_t at t=") != before
 
 
+def test_default_steps_come_from_the_model_card(env, tmp_path):
+    import shutil
+
+    folder = tmp_path / "pipe"
+    shutil.copytree(env["pipeline"], folder)
+    (folder / "MODEL_CARD.md").write_text("# Tiny\n\nTrained 3000 steps.\n\nDefault DDIM steps: 4\n")
+    at = harness(PAGES[2])
+    for key, value in dict(input_kind="Dataset folder", dataset_folder=env["dataset"], pipeline_folder=str(folder),
+                           size="128 x 96").items():
+        at.session_state[key] = value
+    at.run()
+    assert not problems(at)
+    assert at.sidebar.slider(key="steps").value == 4
+    assert at.slider(key="traj_step").max == 4
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
