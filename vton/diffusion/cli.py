@@ -198,6 +198,8 @@ def add_train_unet_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-latents", choices=("auto", "yes", "no"), default="auto",
                    help="encode the fixed inputs once (auto: when the run sees the data more than once)")
     p.add_argument("--model", type=_json_arg, default={}, help="TryOnUNet config overrides as JSON")
+    p.add_argument("--x0-crop", type=parse_size, default=None, metavar="HxW",
+                   help="decode only a random latent window of this size in the x0 branch (e.g. 8x6); default: all")
 
 
 @command(add_train_unet_arguments)
@@ -218,7 +220,7 @@ def train_unet(args: argparse.Namespace) -> int:
         lr=args.lr, x0_weight=args.x0_weight, vgg=str(args.vgg) if args.vgg else None, vgg_weight=args.vgg_weight,
         ema_decay=args.ema, mixed_precision=args.mixed_precision, cache_latents=args.cache_latents,
         checkpoint_every=args.save_every, log_every=args.log_every, resume=args.resume, seed=args.seed,
-        num_workers=args.workers, unet=args.model,
+        num_workers=args.workers, unet=args.model, x0_crop=args.x0_crop,
     )
     final = train(cfg, progress=_bar("train unet"))
     pipeline = Path(args.out) / "pipeline"
