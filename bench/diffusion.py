@@ -96,13 +96,18 @@ def peak_memory_mb(device: str) -> float:
     return rss / 1024 if platform.system() == "Linux" else rss / 2**20
 
 
+def report(partial: dict) -> None:
+    """Progress on stderr (a long run under load still shows what it measured)."""
+    print(json.dumps({k: v for k, v in partial.items() if k != "unet_config"}, default=float), file=sys.stderr, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=None, help="a TryOnPipeline folder (default: random weights, default configs)")
     parser.add_argument("--size", type=parse_size, default=(256, 192))
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=1, help="timed repetitions of the pipeline runs (median)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -132,10 +137,11 @@ def main() -> None:
             pipe.unet(x, t, cloth_lat)
             sync(device)
 
-        step = median_seconds(unet_step, repeat=20, warmup=3)
+        step = median_seconds(unet_step, repeat=10, warmup=2)
         mm = matmul_flops(device)
         out["unet_step"] = {"seconds": step, "gflop": flops / 1e9, "achieved_gflops": flops / step / 1e9,
                             "matmul_gflops": mm / 1e9, "fraction_of_matmul": flops / step / mm}
+        report(out)
 
         # 2. whole pipeline
         for steps in (50, 200):
@@ -144,14 +150,16 @@ def main() -> None:
             def run():
                 timings.append(pipe(person, cloth, size=args.size, num_inference_steps=steps, seeds=[0]).timings)
 
-            total = median_seconds(run, repeat=args.repeat if steps == 50 else 1)
+            total = median_seconds(run, repeat=args.repeat, warmup=1 if steps == 50 else 0)
             out[f"pipeline_{steps}_steps"] = {"seconds": total, "timings": timings[-1]}
+            report(out)
 
         # 3. trajectory overhead, 4. seeds batched vs sequential
         cond = pipe.prepare(person, cloth, args.size)
         plain = median_seconds(lambda: pipe.sample(cond, num_inference_steps=50), args.repeat)
         recorded = median_seconds(lambda: pipe.sample(cond, num_inference_steps=50, record_trajectory=True), args.repeat)
         out["trajectory_overhead"] = {"without": plain, "with": recorded, "relative": recorded / plain - 1}
+        report(out)
         seeds = [0, 1, 2, 3]
         batched = median_seconds(lambda: pipe.sample(cond, num_inference_steps=50, seeds=seeds), 1)
         sequential = median_seconds(lambda: [pipe.sample(cond, num_inference_steps=50, seeds=[s]) for s in seeds], 1, warmup=0)

@@ -387,4 +387,4 @@ def load_pipeline(folder, *, device: torch.device | str = "cpu", dtype: torch.dt
     pipe.vae.requires_grad_(False).eval()
     pipe.unet.requires_grad_(False).eval()
     pipe.warper.requires_grad_(False).eval()
-    return pipe.to(device=device, dtype=dtype)
+    return pipe.to(device) if dtype == torch.float32 else pipe.to(device=device, dtype=dtype)
