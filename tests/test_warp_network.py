@@ -1,5 +1,6 @@
 """FlowWarpNet: shapes at any batch and size, starts at the identity warp, bit-exact save/load, clear errors."""
 import json
+import tempfile
 
 import pytest
 import torch
@@ -150,3 +151,25 @@ def test_fewer_levels_need_a_smaller_multiple():
     assert [tuple(f.shape[-2:]) for f in out.flows] == [(3, 2), (6, 4), (12, 8), (24, 16)]
     with pytest.raises(ValueError, match="one channel multiplier per level"):
         FlowWarpNet(num_levels=3, channel_mults=(1, 2))
+
+
+def test_working_size_predicts_small_and_warps_at_the_input_resolution():
+    torch.manual_seed(0)
+    net = FlowWarpNet(base_channels=4, num_levels=5, working_size=(64, 32)).eval()
+    b, h, w = 2, 128, 64
+    cloth = torch.rand(b, 3, h, w) * 2 - 1
+    mask = (torch.rand(b, 1, h, w) > 0.5).float()
+    dp = torch.rand(b, 3, h, w) * 2 - 1
+    parse = torch.nn.functional.one_hot(torch.randint(0, 13, (b, h, w)), 13).permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        out = net(cloth, mask, dp, parse)
+    assert tuple(out.flows[-1].shape) == (b, 2, 32, 16)  # finest flow at half the working size
+    assert tuple(out.warped_cloth.shape) == (b, 3, h, w) and tuple(out.seg_logits.shape) == (b, 13, h, w)
+    # the flow heads start at zero: an untrained net warps nothing, at full resolution too
+    assert torch.allclose(out.warped_cloth, cloth, atol=1e-5)
+    # a net saved with a working size comes back with it
+    with tempfile.TemporaryDirectory() as d:
+        net.save_pretrained(d)
+        assert tuple(FlowWarpNet.from_pretrained(d).config.working_size) == (64, 32)
+    with pytest.raises(ValueError, match="divisible"):
+        FlowWarpNet(working_size=(100, 64))

@@ -242,8 +242,15 @@ class FlowWarpNet(ModelMixin, ConfigMixin):
         num_levels: int = 5,
         channel_mults: tuple[int, ...] | None = None,
         flow_hidden: int = 32,
+        working_size: tuple[int, int] | None = None,
     ):
+        """``working_size`` ``(H, W)``: when set, inputs of another size are resized to it, the flows are
+        predicted there, and the finest flow (normalized, so it needs no rescaling) warps the cloth
+        at the input's resolution, as HR-VITON ran its condition generator at 256x192 for 1024x768.
+        """
         super().__init__()
+        if working_size is not None and (len(working_size) != 2 or any(int(v) % 2**num_levels for v in working_size)):
+            raise ValueError(f"working_size must be (H, W) divisible by {2**num_levels}, got {working_size}")
         if channel_mults is None:
             channel_mults = tuple(min(2**i, 8) for i in range(num_levels))  # 1, 2, 4, 8, 8, ...
         if len(channel_mults) != num_levels or num_levels < 2:
@@ -331,6 +338,9 @@ class FlowWarpNet(ModelMixin, ConfigMixin):
             densepose: ``(B, 3, H, W)`` in ``[-1, 1]`` (`vton.tensors.densepose_to_tensor`).
             parse_agnostic: ``(B, 13, H, W)`` one-hot groups.
         """
+        work = self.config.working_size
+        if work is not None and tuple(cloth.shape[-2:]) != tuple(work):
+            return self._forward_resized(cloth, cloth_mask, densepose, parse_agnostic, (int(work[0]), int(work[1])))
         self.check_inputs(cloth, cloth_mask, densepose, parse_agnostic)
         cloth_in = torch.cat([cloth, cloth_mask], dim=1)
         body_in = torch.cat([densepose, parse_agnostic], dim=1)
@@ -371,6 +381,23 @@ class FlowWarpNet(ModelMixin, ConfigMixin):
         seg_logits = self.seg_head(torch.cat([x, body_in, warped_cloth, warped_mask], dim=1))
         aligned_cloth, aligned_mask = occlusion_aligned(warped_cloth, warped_mask, seg_logits)
         return WarpOutput(flows, warped_cloth, warped_mask, seg_logits, aligned_mask, aligned_cloth)
+
+    def _forward_resized(self, cloth, cloth_mask, densepose, parse_agnostic, work: Size) -> WarpOutput:
+        """Predict at ``work`` (H, W), then warp and segment at the inputs' own size."""
+        if not all(isinstance(t, torch.Tensor) and t.ndim == 4 for t in (cloth, cloth_mask, densepose, parse_agnostic)):
+            raise InputError("FlowWarpNet inputs must be (B, C, H, W) tensors")
+        size = tuple(cloth.shape[-2:])
+        shapes = {tuple(t.shape[-2:]) for t in (cloth_mask, densepose, parse_agnostic)} | {size}
+        if len(shapes) != 1:
+            raise InputError(f"cloth, cloth_mask, densepose and parse_agnostic must share one (H, W), got {sorted(shapes)}")
+        smooth = lambda t: F.interpolate(t, size=work, mode="bilinear", align_corners=False, antialias=True)  # noqa: E731
+        labels = lambda t: F.interpolate(t, size=work, mode="nearest-exact")  # noqa: E731
+        small = self.forward(smooth(cloth), smooth(cloth_mask), labels(densepose), labels(parse_agnostic))
+        warped_cloth = apply_flow(cloth, small.flows[-1], size=size, padding_mode="border")
+        warped_mask = apply_flow(cloth_mask, small.flows[-1], size=size, padding_mode="zeros")
+        seg_logits = F.interpolate(small.seg_logits, size=size, mode="bilinear", align_corners=False)
+        aligned_cloth, aligned_mask = occlusion_aligned(warped_cloth, warped_mask, seg_logits)
+        return WarpOutput(small.flows, warped_cloth, warped_mask, seg_logits, aligned_mask, aligned_cloth)
 
     # -- loading ------------------------------------------------------------------------------
 
