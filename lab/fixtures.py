@@ -26,10 +26,13 @@ def write_tiny_pipeline(folder: str | Path, seed: int = 0) -> Path:
         unet=TryOnUNet(block_channels=(32, 32, 64), attention_levels=(False, False, True), heads=2),
         scheduler=default_scheduler(),
     )
-    with torch.no_grad():  # zero-initialised output layers would make every step count give the same image
+    with torch.no_grad():
+        # zero-initialised output layers would give the identity warp and make every step count give one image
         for p in pipe.unet.parameters():
             if not p.any():
                 p.normal_(0.0, 0.3)
+        for head in pipe.warper.flow_heads:
+            head.net[-1].weight.normal_(0.0, 0.005)
     pipe.save_pretrained(str(folder))
     return Path(folder)
 

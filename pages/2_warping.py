@@ -69,8 +69,8 @@ if prep is not None:
                 with c2:
                     folds, share = fold_stats(f)
                     sc = st.columns(2)
-                    ui.image(viz.warp_image(cloth.image, f), f"Cloth warped by {name}", container=sc[0],
-                             key=f"warped_{name.split()[1]}")
+                    ui.image(viz.warp_image(cloth.image, f, padding="border"), f"Cloth warped by {name}",
+                             container=sc[0], key=f"warped_{name.split()[1]}")
                     ui.image(viz.deformed_grid(person.image, f, spacing=max(6, s.size[0] // 24),
                                                mask=view.warped_mask > 0.5),
                              "Deformed grid over the person", container=sc[1], key=f"grid_{name.split()[1]}")

@@ -66,6 +66,21 @@ def test_warp_image_pulls_from_p_plus_flow():
     assert np.array_equal(viz.warp_image(img, np.zeros((2, H, W), np.float32)), img)
 
 
+def test_warp_image_border_padding_repeats_the_edge():
+    img = random_image()
+    out = viz.warp_image(img, const_flow(3.0, 0.0), padding="border")
+    assert np.array_equal(out[:, -1], img[:, -1]) and np.array_equal(out[:, -3], img[:, -1])
+    assert (viz.warp_image(img, const_flow(3.0, 0.0))[:, -1] == 0).all()
+
+
+def test_short_arrows_are_drawn_longer_but_hover_tells_the_truth():
+    fig = viz.quiver_figure(const_flow(0.5, 0.0), (H, W), max_arrows=4, title="t")
+    shafts, hover = fig.data[0], [t for t in fig.data if t.customdata is not None][0]
+    drawn = np.asarray(shafts.x, dtype=float)[1] - np.asarray(shafts.x, dtype=float)[0]
+    assert drawn > 0.5 and "arrows x" in fig.layout.title.text
+    assert np.allclose(np.asarray(hover.customdata)[:, 0], 0.5)
+
+
 def test_warp_image_matches_the_library_grid_sample():
     from vton.warp.ops import apply_flow
 

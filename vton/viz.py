@@ -115,11 +115,14 @@ def color_wheel(diameter: int = 96) -> np.ndarray:
     return img
 
 
-def warp_image(image: np.ndarray, flow: np.ndarray, nearest: bool = False) -> np.ndarray:
+def warp_image(image: np.ndarray, flow: np.ndarray, nearest: bool = False, padding: str = "zeros") -> np.ndarray:
     """Sample ``image`` at ``p + flow(p)`` (the flow convention); the flow is resized to the image first.
 
-    Numpy twin of ``grid_sample(align_corners=False, padding_mode='zeros')`` for pictures.
+    Numpy twin of ``grid_sample(align_corners=False)`` for pictures; ``padding`` is ``"zeros"`` or
+    ``"border"`` as in ``grid_sample`` (the warper pads the cloth with its border, the mask with zeros).
     """
+    if padding not in ("zeros", "border"):
+        raise ValueError(f"padding must be 'zeros' or 'border', got {padding!r}")
     h, w = image.shape[:2]
     flow = _check_flow(flow)
     if flow.shape[1:] != (h, w):  # normalized units: resize values unchanged
@@ -127,7 +130,8 @@ def warp_image(image: np.ndarray, flow: np.ndarray, nearest: bool = False) -> np
     px = flow_to_pixels(flow, (h, w))
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    return cv2.remap(image, xs + px[0], ys + px[1], interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    border = cv2.BORDER_CONSTANT if padding == "zeros" else cv2.BORDER_REPLICATE
+    return cv2.remap(image, xs + px[0], ys + px[1], interp, borderMode=border, borderValue=0)
 
 
 def deformed_grid(
@@ -190,7 +194,8 @@ def magnitude_histogram(flows: dict[str, np.ndarray], size: Size, bins: int = 40
         fig.add_trace(go.Histogram(x=mag, name=name, nbinsx=bins, opacity=0.6, histnorm="percent"))
     fig.update_layout(
         barmode="overlay", xaxis_title=f"offset length (px at {size[0]}x{size[1]})", yaxis_title="% of pixels",
-        height=300, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"),
+        height=320, margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
     )
     return fig
 
@@ -206,8 +211,10 @@ def quiver_figure(
     """Arrows of a flow (subsampled to about ``max_arrows`` per side) over an image of ``size``.
 
     An arrow at person pixel p points to where p samples the cloth, ``p + flow(p)``;
-    hovering shows p and the offset in pixels. ``mask`` (image size) keeps only
-    arrows inside it (e.g. the warped cloth).
+    hovering shows p and the offset in pixels. Arrows are drawn longer than the
+    offsets when those are short next to the arrow spacing (the title says by how
+    much); the hover values are always the true offsets. ``mask`` (image size) keeps
+    only arrows inside it (e.g. the warped cloth).
     """
     flow = _check_flow(flow)
     h, w = size
@@ -226,17 +233,22 @@ def quiver_figure(
         m = np.asarray(mask) > 0
         keep &= m[np.clip(y0.round().astype(int), 0, h - 1), np.clip(x0.round().astype(int), 0, w - 1)]
     x0, y0, dx, dy = x0[keep], y0[keep], dx[keep], dy[keep]
+    spacing = step * max(h / fh, w / fw)  # image pixels between neighbouring arrows
+    longest = float(np.sqrt(dx**2 + dy**2).max(initial=0.0))
+    scale = max(1.0, 0.9 * spacing / longest) if longest > 1e-6 else 1.0
+    if scale > 1.0:
+        title = f"{title} (arrows x{scale:.1f})" if title else f"arrows x{scale:.1f}"
     fig = go.Figure()
     if background is not None:
         fig.add_trace(go.Image(source=_data_uri(resize(background, size)), hoverinfo="skip"))
     # shafts as one trace with gaps, heads as markers at the tips
-    lx = np.stack([x0, x0 + dx, np.full_like(x0, np.nan)], 1).ravel()
-    ly = np.stack([y0, y0 + dy, np.full_like(y0, np.nan)], 1).ravel()
+    lx = np.stack([x0, x0 + scale * dx, np.full_like(x0, np.nan)], 1).ravel()
+    ly = np.stack([y0, y0 + scale * dy, np.full_like(y0, np.nan)], 1).ravel()
     fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", line=dict(color="#00e5ff", width=1.5), hoverinfo="skip",
                              showlegend=False))
     angle = np.degrees(np.arctan2(dx, -dy))  # plotly's arrow marker points up; y axis is flipped
     fig.add_trace(go.Scatter(
-        x=x0 + dx, y=y0 + dy, mode="markers",
+        x=x0 + scale * dx, y=y0 + scale * dy, mode="markers",
         marker=dict(symbol="arrow", size=7, angle=angle, color="#00e5ff"), hoverinfo="skip", showlegend=False,
     ))
     fig.add_trace(go.Scatter(
