@@ -47,7 +47,7 @@ def tiny_vae() -> AutoencoderKL:
 
 def tiny_pipeline(unet: TryOnUNet | None = None) -> TryOnPipeline:
     torch.manual_seed(0)
-    warper = FlowWarpNet(base_channels=4, channel_mults=(1, 2, 2)).eval()
+    warper = FlowWarpNet(base_channels=4, num_levels=3, flow_hidden=8).eval()
     unet = unet or randomize(tiny_unet())
     return TryOnPipeline(warper=warper, vae=tiny_vae(), unet=unet.eval(), scheduler=default_scheduler())
 
@@ -402,7 +402,7 @@ def test_train_vae_train_unet_eval_and_resume_from_the_command_line(tmp_path, ca
         os.symlink(samples / "test", data / split)
         shutil.copy(samples / "test_pairs.txt", data / f"{split}_pairs.txt")
     torch.manual_seed(0)
-    FlowWarpNet(base_channels=4, channel_mults=(1, 2, 2)).save_pretrained(tmp_path / "warp")
+    FlowWarpNet(base_channels=4, num_levels=3, flow_hidden=8).save_pretrained(tmp_path / "warp")
     small = '{"block_out_channels": [8, 8, 8, 8], "norm_num_groups": 4}'
     tiny = '{"block_channels": [16, 32], "attention_levels": [false, true], "heads": 2}'
 
