@@ -413,7 +413,7 @@ def test_train_vae_train_unet_eval_and_resume_from_the_command_line(tmp_path, ca
 
     args = ["train", "unet", "--data", str(data), "--vae", str(tmp_path / "v" / "vae"), "--warp", str(tmp_path / "warp"),
             "--out", str(tmp_path / "u"), "--size", "64x48", "--batch-size", "4", "--grad-accum", "2", "--save-every", "2",
-            "--ema", "0.9", "--model", tiny]
+            "--ema", "0.9", "--x0-crop", "4x4", "--model", tiny]
     assert main(args + ["--steps", "2"]) == 0
     assert main(args + ["--steps", "3", "--resume"]) == 0
     state = json.loads((tmp_path / "u" / "checkpoints" / "step-000003" / "state.json").read_text())
@@ -441,3 +441,4 @@ def test_commands_turn_bad_input_into_one_line(tmp_path, capsys):
     assert "steps must be" in capsys.readouterr().err
     assert main(["train", "unet", "--data", str(tmp_path), "--vae", str(tmp_path), "--out", str(tmp_path / "u")]) == 2
     assert "--composite warp needs --warp" in capsys.readouterr().err
+

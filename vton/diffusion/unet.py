@@ -193,6 +193,9 @@ class TryOnUNet(ModelMixin, ConfigMixin):
         cloth_patch: cloth latent patch size for the tokens.
         dropout: in the residual blocks.
 
+    The default (3.0 M parameters, 0.59 GFLOP per step on 32x24 latents, i.e. 256x192
+    images) is sized for training and sampling on a CPU; widen ``block_channels`` on a GPU.
+
     Example:
         >>> unet = TryOnUNet(block_channels=(32, 64), attention_levels=(False, True))
         >>> eps = unet(torch.randn(2, 9, 32, 24), torch.tensor([10, 900]))
@@ -205,9 +208,9 @@ class TryOnUNet(ModelMixin, ConfigMixin):
         self,
         in_channels: int = 9,
         out_channels: int = 4,
-        block_channels: tuple[int, ...] = (64, 128, 192),
+        block_channels: tuple[int, ...] = (32, 64, 128),
         layers_per_block: int = 1,
-        attention_levels: tuple[bool, ...] = (False, False, True),
+        attention_levels: tuple[bool, ...] = (False, True, True),
         mid_attention: bool = True,
         heads: int = 4,
         cross_attention: bool = False,
