@@ -166,6 +166,8 @@ def add_train_vae_arguments(p: argparse.ArgumentParser) -> None:
     _add_common_train(p, steps=3000, batch=8, lr=1e-3)
     p.add_argument("--kl-weight", type=float, default=1e-6)
     p.add_argument("--model", type=_json_arg, default={}, help="small_vae_config overrides as JSON")
+    p.add_argument("--crop", type=parse_size, default=(128, 96), metavar="HxW",
+                   help="train on random crops of this size (default 128x96; the VAE is convolutional)")
 
 
 @command(add_train_vae_arguments)
@@ -181,6 +183,7 @@ def train_vae(args: argparse.Namespace) -> int:
         grad_accum=args.grad_accum, lr=args.lr, kl_weight=args.kl_weight, vgg=str(args.vgg) if args.vgg else None,
         vgg_weight=args.vgg_weight, mixed_precision=args.mixed_precision, checkpoint_every=args.save_every,
         log_every=args.log_every, resume=args.resume, seed=args.seed, num_workers=args.workers, vae=args.model,
+        crop=args.crop,
     )
     final = train(cfg, progress=_bar("train vae"))
     print(json.dumps({"final": str(final)}))

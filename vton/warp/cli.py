@@ -68,6 +68,8 @@ def train(args: argparse.Namespace) -> int:
         if getattr(args, name) <= 0:
             raise InputError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     model = {} if args.base_channels is None else {"base_channels": args.base_channels}
+    # The net only ever saw this size: larger inputs are predicted at it and warped at full resolution.
+    model["working_size"] = list(args.size)
     config = WarpTrainConfig(
         data=args.data, out=args.out, size=args.size, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
         vgg=args.vgg, save_every=args.save_every, log_every=args.log_every, image_every=args.image_every,
