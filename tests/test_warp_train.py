@@ -150,3 +150,28 @@ def test_eval_bad_input_is_one_line(data, tmp_path):
     assert res.returncode == 2 and "divisible by 32" in res.stderr
     res = run_cli("train", "warp", "--data", tmp_path / "nodata", "--out", tmp_path / "o")
     assert res.returncode == 2 and "not found" in res.stderr
+
+
+def test_fold_term_penalizes_a_folding_flow_only():
+    import torch
+
+    from vton.tensors import TryOnBatch
+    from vton.warp.losses import WarpLossWeights, warp_losses
+    from vton.warp.network import FlowWarpNet
+
+    torch.manual_seed(0)
+    b, h, w = 1, 64, 64
+    net = FlowWarpNet(base_channels=4)
+    ones = torch.ones(b, 1, h, w)
+    parse = torch.zeros(b, 13, h, w)
+    parse[:, 0] = 1
+    batch = TryOnBatch(person=torch.zeros(b, 3, h, w), cloth=torch.zeros(b, 3, h, w), cloth_mask=ones,
+                       densepose=torch.zeros(b, 3, h, w), parse_agnostic=parse, parse=parse,
+                       agnostic=torch.zeros(b, 3, h, w), agnostic_mask=ones, gt_warped_mask=ones)
+    with torch.no_grad():
+        out = net(batch.cloth, batch.cloth_mask, batch.densepose, batch.parse_agnostic)
+    weights = WarpLossWeights(fold=1.0)
+    assert warp_losses(out, batch, weights)["fold"].item() == 0  # identity flow: det = 1
+    xs = torch.linspace(-1, 1, 32)
+    out.flows[-1] = torch.stack([-2 * xs.view(1, 32).expand(32, 32), torch.zeros(32, 32)])[None]  # mirrors x
+    assert warp_losses(out, batch, weights)["fold"].item() > 0.5

@@ -49,6 +49,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--no-cache", action="store_true", help="re-read every item each epoch instead of keeping it in memory")
+    p.add_argument("--fold-weight", type=float, default=0.0,
+                   help="weight of a hinge on the flow's Jacobian determinant (penalizes folds; default off)")
     p.add_argument("--base-channels", type=int, default=None, help="FlowWarpNet first-level width (default 8: widths 8,16,32,64,64)")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when CUDA is present")
     p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
@@ -59,6 +61,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 def train(args: argparse.Namespace) -> int:
     """Train FlowWarpNet; prints the final folder and the last losses as JSON."""
     from vton.train.common import tqdm_progress
+    from vton.warp.losses import WarpLossWeights
     from vton.warp.train import WarpTrainConfig, train_warp
 
     if not Path(args.data).is_dir():
@@ -74,7 +77,7 @@ def train(args: argparse.Namespace) -> int:
         data=args.data, out=args.out, size=args.size, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
         vgg=args.vgg, save_every=args.save_every, log_every=args.log_every, image_every=args.image_every,
         resume=args.resume, seed=args.seed, num_workers=args.workers, cache=not args.no_cache, mixed_precision=args.mixed_precision,
-        cpu=True if args.cpu else None, model=model,
+        cpu=True if args.cpu else None, model=model, weights=WarpLossWeights(fold=args.fold_weight),
     )
     result = train_warp(config, progress=tqdm_progress("train warp"))
     if result.final is not None:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from vton.tensors import TryOnBatch
 from vton.types import Group
 from vton.warp.network import WarpOutput
-from vton.warp.ops import apply_flow, resize_flow, total_variation
+from vton.warp.ops import apply_flow, jacobian_determinant, resize_flow, total_variation
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class WarpLossWeights:
     epe_outside: float = 0.0  # relative weight of the EPE outside the dilated true region (0.1 smooths the
     # flow there for pictures but cost 0.9 px EPE inside after 400 CPU steps)
     intermediate: float = 1.0  # multiplier of the coarser scales' mask/cloth/EPE terms
+    fold: float = 0.0  # hinge on the finest flow's Jacobian determinant inside the true region (0 = off)
+    fold_margin: float = 0.1  # determinants below this are penalized
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -131,6 +133,12 @@ def warp_losses(
             scale = 1.0 if k == levels - 1 else weights.intermediate * 2.0 ** -(levels - 1 - k)
             epe = epe + scale * _flow_epe(flow, batch.gt_flow, near)
         terms["epe"] = weights.epe * epe
+
+    # 6. folds: the sampling map should not mirror the cloth (det J <= 0) where the cloth is
+    if weights.fold:
+        det = jacobian_determinant(resize_flow(out.flows[-1], size))
+        hinge = F.relu(weights.fold_margin - det)
+        terms["fold"] = weights.fold * (hinge * region).sum() / region.sum().clamp_min(1.0)
 
     terms["total"] = sum(terms.values()) if terms else out.warped_mask.new_zeros(())
     return terms
