@@ -57,12 +57,23 @@ def add_tryon_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="output image (several seeds: OUT-seed<S>.png beside it)")
     p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"TryOnPipeline folder (default {DEFAULT_WEIGHTS})")
     p.add_argument("--size", type=_size, default=DEFAULT_SIZE, help="H x W to run at (default 256x192)")
-    p.add_argument("--steps", type=int, default=50, help="DDIM steps, 1..1000 (default 50)")
-    p.add_argument("--eta", type=float, default=0.0, help="DDIM eta: 0 deterministic .. 1 DDPM-like (default 0)")
-    p.add_argument("--strength", type=float, default=1.0, help="in (0, 1]: how far from the composite to start (default 1)")
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps, 1..1000 (default: the model card's)")
+    p.add_argument("--eta", type=float, default=None, help="DDIM eta: 0 deterministic .. 1 DDPM-like (default: the model card's)")
+    p.add_argument("--strength", type=float, default=None,
+                   help="in (0, 1]: how far from the composite to start (default: the model card's)")
     p.add_argument("--seed", type=int, nargs="+", default=[0], help="one or more seeds, run as one batch")
     p.add_argument("--save-stages", type=Path, default=None, help="folder for every intermediate image and timings.json")
     p.add_argument("--save-trajectory", type=Path, default=None, help="write x_t / x0 per step as .safetensors")
+
+
+def _fill_sampling_defaults(args: argparse.Namespace) -> None:
+    """Sampling settings not given on the command line come from the weights' model card."""
+    from vton.diffusion.defaults import sampling_defaults
+
+    d = sampling_defaults(args.weights)
+    args.steps = d.steps if args.steps is None else args.steps
+    args.strength = d.strength if args.strength is None else args.strength
+    args.eta = d.eta if args.eta is None else args.eta
 
 
 @command(add_tryon_arguments)
@@ -72,6 +83,7 @@ def tryon(args: argparse.Namespace) -> int:
     from vton.io import atomic_save_image, load_image
     from vton.preprocess import preprocess_cloth, preprocess_person
 
+    _fill_sampling_defaults(args)
     check_steps(args.steps, args.strength, args.eta, 1000)
     if not args.weights.is_dir():
         raise InputError(f"no weights at {args.weights}: pass --weights FOLDER (a TryOnPipeline folder from `python -m vton train unet`)")
@@ -262,9 +274,9 @@ def add_eval_tryon_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"TryOnPipeline folder (default {DEFAULT_WEIGHTS})")
     p.add_argument("--size", type=_size, default=DEFAULT_SIZE)
     p.add_argument("--split", default="test")
-    p.add_argument("--steps", type=int, default=50)
-    p.add_argument("--eta", type=float, default=0.0)
-    p.add_argument("--strength", type=float, default=1.0)
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model card's)")
+    p.add_argument("--eta", type=float, default=None, help="default: the model card's")
+    p.add_argument("--strength", type=float, default=None, help="default: the model card's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="score only the first N pairs")
     p.add_argument("--per-sample", action="store_true", help="include every pair's scores")
@@ -278,6 +290,7 @@ def eval_tryon(args: argparse.Namespace) -> int:
 
     if not args.data.is_dir():
         raise InputError(f"data folder not found: {args.data}")
+    _fill_sampling_defaults(args)
     check_steps(args.steps, args.strength, args.eta, 1000)
     result = evaluate_tryon(str(args.data), str(args.weights), size=args.size, split=args.split, steps=args.steps,
                             eta=args.eta, strength=args.strength, seed=args.seed, limit=args.limit, device=_device(),

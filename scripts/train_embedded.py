@@ -1,0 +1,160 @@
+#!/usr/bin/env python
+"""Rebuild the embedded weights in ``assets/weights/`` from nothing, reproducibly.
+
+    python -m scripts.train_embedded                                  # CPU: the shipped recipe
+    python -m scripts.train_embedded --scale gpu                      # one GPU: bigger and longer
+
+Steps (each is skipped when its output already exists, and each training step resumes
+from its newest checkpoint, so re-running the command after an interruption continues):
+
+1. synthetic data: a train split (seed 1) and a held-out test split (seed 999001, never
+   used in training), VITON-HD layout, 256x192;
+2. the warper (``train warp``), 3. the VAE (``train vae``), 4. the UNet (``train unet``,
+   composites from the trained warper; it writes the whole TryOnPipeline folder);
+5. copy that folder into ``--dest`` with the warper and UNet stored in fp16;
+6. evaluate everything on the held-out split and write ``scores.json`` beside the weights.
+
+Every step is a ``python -m vton`` command, printed before it runs, so any one of them
+can be re-run by hand.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Steps and sizes per scale: "cpu" is what ships (trained on 2 CPU cores, one thread per
+# process: PyTorch's default of one thread per core is several times slower on a shared box),
+# "gpu" trains larger and longer. The warper is trained at 128x96 and records that as its
+# working size: at 256x192 it predicts there and warps the cloth at full resolution.
+SCALES = {
+    "cpu": dict(n_train=1200, n_test=48, processes=2,
+                warp=["--size", "128x96", "--batch-size", "4", "--steps", "2000"],
+                vae=["--batch-size", "8", "--crop", "64x48", "--steps", "4000"],
+                unet=["--batch-size", "4", "--steps", "4500", "--lr", "4e-4", "--x0-crop", "8x6"]),
+    "gpu": dict(n_train=6000, n_test=200, processes=1,
+                warp=["--size", "256x192", "--batch-size", "32", "--steps", "20000", "--base-channels", "32"],
+                vae=["--batch-size", "32", "--crop", "128x96", "--steps", "20000",
+                     "--model", '{"block_out_channels": [64, 128, 256, 256], "layers_per_block": 2}'],
+                unet=["--batch-size", "32", "--steps", "40000",
+                      "--model", '{"block_channels": [96, 192, 256], "layers_per_block": 2}']),
+}
+
+
+def export(src: Path, dest: Path) -> None:
+    """Copy the trained pipeline folder to ``dest`` with the warper and UNet stored in fp16.
+
+    The VAE stays fp32 (it is small and its decoder sets the output's precision). Loading
+    upcasts to the dtype asked for, so the shipped models run in fp32 on a CPU.
+    """
+    import shutil
+
+    import torch
+
+    from vton.diffusion.pipeline import load_pipeline
+    from vton.train.common import atomic_dir
+
+    pipe = load_pipeline(src)
+    pipe.warper.to(torch.float16)
+    pipe.unet.to(torch.float16)
+    keep = [p for p in dest.glob("*.md")] + [p for p in dest.glob("*.json") if p.name == "scores.json"]
+    saved = {p.name: p.read_bytes() for p in keep}
+    with atomic_dir(dest) as tmp:
+        pipe.save_pretrained(tmp, safe_serialization=True)
+        for name, data in saved.items():
+            (tmp / name).write_bytes(data)
+    shutil.rmtree(dest / ".cache", ignore_errors=True)
+
+
+def results_grid(weights: Path, data: Path, out: Path, n: int = 6, steps: int = 50) -> None:
+    """A picture for the model card: person, cloth, composite, try-on, ground truth, for ``n`` test pairs."""
+    import numpy as np
+    from PIL import Image
+
+    from vton.data import VitonHD
+    from vton.diffusion.pipeline import load_pipeline
+
+    pipe = load_pipeline(weights)
+    reader = VitonHD(data, "test", size=(256, 192))
+    rows = []
+    for i in range(min(n, len(reader))):
+        pair = reader[i]
+        result = pipe(pair.person, pair.cloth, size=(256, 192), num_inference_steps=steps, seeds=[0])
+        rows.append(np.concatenate([pair.person.agnostic, pair.cloth.image, result.composite, result.images[0],
+                                    pair.person.image], axis=1))
+    from vton.io import atomic_save_image
+
+    atomic_save_image(out, np.concatenate(rows, axis=0))
+
+
+def vton(*args: str) -> list[str]:
+    return [sys.executable, "-m", "vton", *args]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=ROOT / "runs" / "embedded", help="data, logs and checkpoints")
+    ap.add_argument("--dest", type=Path, default=ROOT / "assets" / "weights", help="where the pipeline folder goes")
+    ap.add_argument("--scale", choices=sorted(SCALES), default="cpu")
+    ap.add_argument("--size", default="256x192")
+    ap.add_argument("--only", nargs="*", choices=["data", "warp", "vae", "unet", "export", "eval"])
+    a = ap.parse_args()
+    s = SCALES[a.scale]
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    work = a.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "recipe.log"
+    data = work / "data"
+    want = set(a.only or ["data", "warp", "vae", "unet", "export", "eval"])
+
+    if "data" in want:
+        if not (data / "train" / "train_pairs.txt").is_file():
+            run(vton("synth", "--out", str(data), "--n", str(s["n_train"]), "--seed", "1", "--split", "train",
+                     "--size", a.size), log)
+        if not (data / "test" / "test_pairs.txt").is_file():
+            run(vton("synth", "--out", str(data), "--n", str(s["n_test"]), "--seed", "999001", "--split", "test",
+                     "--size", a.size), log)
+    if "warp" in want and not (work / "warp" / "final").is_dir():
+        run(vton("train", "warp", "--data", str(data), "--out", str(work / "warp"), "--seed", "0", "--resume",
+                 "--save-every", "100", *s["warp"]), log)
+    if "vae" in want and not (work / "vae" / "vae").is_dir():
+        run(vton("train", "vae", "--data", str(data), "--out", str(work / "vae"), "--size", a.size, "--seed", "0",
+                 "--resume", "--save-every", "200", *s["vae"]), log)
+    if "unet" in want and not (work / "unet" / "pipeline").is_dir():
+        launcher = ["torchrun", "--nproc_per_node", str(s["processes"]), "-m", "vton"] if s["processes"] > 1 else vton()
+        run([*launcher, "train", "unet", "--data", str(data), "--vae", str(work / "vae" / "vae"),
+                 "--warp", str(work / "warp" / "final"), "--composite", "warp", "--out", str(work / "unet"),
+                 "--size", a.size, "--seed", "0", "--resume", "--save-every", "100", *s["unet"]], log)
+    if "export" in want:
+        export(work / "unet" / "pipeline", a.dest)
+        print(f"pipeline written to {a.dest}")
+    if "eval" in want:
+        scores = {}
+        for name, cmd in {
+            "warp": vton("eval", "warp", "--data", str(data), "--weights", str(a.dest / "warper"), "--size", a.size,
+                          "--threads", "1"),
+            "warp_identity": vton("eval", "warp", "--data", str(data), "--identity", "--size", a.size),
+            "warp_tps": vton("eval", "warp", "--data", str(data), "--tps", "--size", a.size),
+            "vae": vton("eval", "vae", "--data", str(data), "--weights", str(a.dest), "--size", a.size),
+            "tryon": vton("eval", "tryon", "--data", str(data), "--weights", str(a.dest), "--size", a.size),
+        }.items():
+            print("$", " ".join(shlex.quote(c) for c in cmd), flush=True)
+            out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+            if out.returncode != 0:
+                sys.exit(f"evaluation {name} failed:\n{out.stderr[-2000:]}")
+            scores[name] = json.loads(out.stdout.strip().splitlines()[-1])
+            print(json.dumps(scores[name]))
+        (a.dest / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
+        results_grid(a.dest, data, ROOT / "assets" / "docs" / "tryon_grid.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
