@@ -4,14 +4,12 @@ from __future__ import annotations
 import streamlit as st
 
 from lab import overview
-from lab.compat import patch_streamlit_gzip
 
 PAGE_FILES = ["pages/1_preprocessing.py", "pages/2_warping.py", "pages/3_diffusion.py", "pages/4_compare.py"]
 
 
 def navigation():
     """Register the pages with ``st.navigation`` and return the one to run."""
-    patch_streamlit_gzip()  # images and downloads answer HTTP 500 without it (see lab.compat)
     return st.navigation([
         st.Page(overview.render, title="Overview", icon=":material/home:", default=True),
         st.Page("pages/1_preprocessing.py", title="Preprocessing", icon=":material/accessibility_new:"),
