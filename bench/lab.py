@@ -78,7 +78,7 @@ def main() -> int:
     ap.add_argument("--page", action="append", help="only these page files (default: all)")
     a = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from lab.models import default_steps
+    from vton.diffusion.defaults import sampling_defaults
     from lab.settings import SIZES, ModelChoice, default_pipeline_folder
 
     if a.size not in SIZES:
@@ -92,7 +92,7 @@ def main() -> int:
 
         tmp = tempfile.TemporaryDirectory()
         pipeline, weights = str(write_tiny_pipeline(Path(tmp.name) / "pipe")), "tiny random pipeline (no embedded weights)"
-    steps = a.steps or default_steps(ModelChoice(pipeline))
+    steps = a.steps or sampling_defaults(pipeline).steps
     import torch
 
     report = {

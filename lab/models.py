@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from lab.library import require
-from lab.settings import DEFAULT_STEPS, DEFAULT_WEIGHTS, ModelChoice
+from lab.settings import DEFAULT_WEIGHTS, ModelChoice
+from vton.diffusion.defaults import SamplingDefaults, sampling_defaults
 from vton.errors import InputError
 
 
@@ -74,41 +74,17 @@ def _load_unet(cls, folder: str, device, dtype):
     return unet.to(device=device, dtype=dtype).eval()
 
 
-STEPS_IN_CARD = re.compile(r"(?im)(?:default\s+(?:ddim|sampling|inference)\s+steps|num_inference_steps)\W{0,5}(\d{1,3})\b")
-"""How a model card states its default: a line such as ``Default DDIM steps: 50`` or ``num_inference_steps = 50``."""
-
-
-def _model_card_steps(folder: str | None) -> int | None:
-    """The default DDIM steps a pipeline folder states (model card, else a config key), or None."""
-    if not folder:
-        return None
-    card = Path(folder) / "MODEL_CARD.md"
-    if card.is_file():
-        m = STEPS_IN_CARD.search(card.read_text(errors="ignore"))
-        if m and 1 <= int(m.group(1)) <= 200:
-            return int(m.group(1))
-    for cfg in (Path(folder) / "model_index.json", Path(folder) / "scheduler" / "scheduler_config.json"):
-        if cfg.is_file():
-            try:
-                data = json.loads(cfg.read_text())
-            except (OSError, json.JSONDecodeError):
-                continue
-            steps = data.get("num_inference_steps") or data.get("default_num_inference_steps")
-            if isinstance(steps, int) and 1 <= steps <= 200:
-                return steps
-    return None
-
-
 @st.cache_data(show_spinner=False)
-def _default_steps(folder: str | None, mtime: float) -> int:
-    return _model_card_steps(folder) or DEFAULT_STEPS
+def _sampling_defaults(folder: str | None, mtime: float) -> SamplingDefaults:
+    return sampling_defaults(folder)
 
 
-def default_steps(choice: ModelChoice) -> int:
-    """DDIM steps the model card (or pipeline config) recommends; 50 when it says nothing."""
+def sampling_defaults_for(choice: ModelChoice) -> SamplingDefaults:
+    """The DDIM steps, strength and eta the pipeline folder's model card recommends (50, 1.0, 0.0 when silent)."""
     folder = choice.pipeline
-    mtime = Path(folder).stat().st_mtime if folder and Path(folder).is_dir() else 0.0
-    return _default_steps(folder, mtime)
+    card = Path(folder) / "MODEL_CARD.md" if folder else None
+    mtime = card.stat().st_mtime if card is not None and card.is_file() else 0.0
+    return _sampling_defaults(folder, mtime)
 
 
 @st.cache_data(show_spinner=False)

@@ -24,7 +24,6 @@ SIZES: dict[str, Size] = {"128 x 96": (128, 96), "256 x 192": (256, 192), "512 x
                           "1024 x 768": (1024, 768)}
 DEFAULT_SIZE_LABEL = "256 x 192"
 MAX_SEED = 2**31 - 1
-DEFAULT_STEPS = 50
 
 _SETTINGS, _ENTRY_RAN = "lab_settings", "_lab_entry_ran"
 INPUT_SAMPLE, INPUT_UPLOAD, INPUT_FOLDER = "Bundled sample", "Upload photos", "Dataset folder"
@@ -144,14 +143,18 @@ def _models_ui() -> ModelChoice:
                        unet.strip() or None, device, dtype)
 
 
-def _sampling_ui(default_steps: int) -> Sampling:
+def _sampling_ui(defaults) -> Sampling:
     st.header("Sampling")
     if "seed" not in st.session_state:
         st.session_state["seed"] = 0
-    steps = st.slider("DDIM steps", 1, 200, default_steps, key="steps",
-                      help=f"Default {default_steps}, from the model card / pipeline config.")
-    eta = st.slider("eta (0 = deterministic DDIM)", 0.0, 1.0, 0.0, 0.05, key="eta")
-    strength = st.slider("strength (1 = start from pure noise)", 0.05, 1.0, 1.0, 0.05, key="strength")
+    card = "from the model card" if defaults != type(defaults)() else "no model card values; built-in"
+    steps = st.slider("DDIM steps", 1, 200, min(defaults.steps, 200), key="steps",
+                      help=f"Default {defaults.steps} ({card}).")
+    eta = st.slider("eta (0 = deterministic DDIM)", 0.0, 1.0, float(defaults.eta), 0.05, key="eta",
+                    help=f"Default {defaults.eta:g} ({card}).")
+    strength = st.slider("strength (1 = start from pure noise)", 0.05, 1.0, float(defaults.strength), 0.05, key="strength",
+                         help=f"Default {defaults.strength:g} ({card}): sampling starts at t = strength x 1000 "
+                              "from the noised composite.")
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
     seed = c1.number_input("Seed", min_value=0, max_value=MAX_SEED, step=1, key="seed")
     c2.button("Random", on_click=_random_seed, key="seed_random", help="Draw a new seed")
@@ -160,14 +163,14 @@ def _sampling_ui(default_steps: int) -> Sampling:
 
 def sidebar() -> LabSettings:
     """Draw the shared sidebar and store the settings for the page (see `current`)."""
-    from lab.models import default_steps
+    from lab.models import sampling_defaults_for
 
     with st.sidebar:
         inputs = _inputs_ui()
         size = SIZES[st.selectbox("Working size (H x W)", list(SIZES), index=list(SIZES).index(DEFAULT_SIZE_LABEL),
                                   key="size", help="Every stage runs at this size (4:3, divisible by 32).")]
         models = _models_ui()
-        sampling = _sampling_ui(default_steps(models))
+        sampling = _sampling_ui(sampling_defaults_for(models))
     settings = LabSettings(inputs, models, sampling, size)
     st.session_state[_SETTINGS] = settings
     st.session_state[_ENTRY_RAN] = True

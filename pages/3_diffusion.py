@@ -53,7 +53,8 @@ if run is not None:
     def scrubber() -> None:
         """Only this panel re-runs while scrubbing; frames decode on demand and stay cached."""
         n = len(traj)
-        step = st.slider("Step", 1, n, n, key="traj_step", help="x_t entering the step, and the step's prediction of x0")
+        step = (st.slider("Step", 1, n, n, key="traj_step", help="x_t entering the step, and the step's prediction of x0")
+                if n > 1 else 1)  # a one-step run has nothing to scrub
         i = step - 1
         cols = st.columns([1, 1, 2])
         ui.image(stages.decode_frame(run.key, i, "xt", run), f"x_t at t={traj.timesteps[i]} (decoded)",

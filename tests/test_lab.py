@@ -209,7 +209,7 @@ def test_default_steps_come_from_the_model_card(env, tmp_path):
 
     folder = tmp_path / "pipe"
     shutil.copytree(env["pipeline"], folder)
-    (folder / "MODEL_CARD.md").write_text("# Tiny\n\nTrained 3000 steps.\n\nDefault DDIM steps: 4\n")
+    (folder / "MODEL_CARD.md").write_text("# Tiny\n\nTrained 3000 steps.\n\nDefault DDIM steps: 4\nDefault strength: 0.6\n")
     at = harness(PAGES[2])
     for key, value in dict(input_kind="Dataset folder", dataset_folder=env["dataset"], pipeline_folder=str(folder),
                            size="128 x 96").items():
@@ -217,7 +217,8 @@ def test_default_steps_come_from_the_model_card(env, tmp_path):
     at.run()
     assert not problems(at)
     assert at.sidebar.slider(key="steps").value == 4
-    assert at.slider(key="traj_step").max == 4
+    assert at.sidebar.slider(key="strength").value == 0.6
+    assert at.slider(key="traj_step").max == round(0.6 * 4)  # strength keeps round(strength x steps) steps
 
 
 # ----------------------------------------------------------------------------- bad input
