@@ -442,3 +442,36 @@ def test_commands_turn_bad_input_into_one_line(tmp_path, capsys):
     assert main(["train", "unet", "--data", str(tmp_path), "--vae", str(tmp_path), "--out", str(tmp_path / "u")]) == 2
     assert "--composite warp needs --warp" in capsys.readouterr().err
 
+
+
+@pytest.mark.slow
+def test_two_process_vae_and_unet_training_keep_the_replicas_identical(tmp_path):
+    """``torchrun --nproc_per_node 2`` (gloo on the CPU): both loops finish, and `check_replicas_agree`
+    (run at the end of every loop) found the same weights in both processes, i.e. DDP averaged the
+    gradients. Before the VAE loop called its prepared module, its replicas drifted apart."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    samples = repo / "assets" / "samples" / "synthetic"
+    data = tmp_path / "data"
+    data.mkdir()
+    os.symlink(samples / "test", data / "train")
+    shutil.copy(samples / "test_pairs.txt", data / "train_pairs.txt")
+    torchrun = [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2", "--master_port", "29527", "-m", "vton"]
+    env = dict(os.environ, PYTHONPATH=str(repo), OMP_NUM_THREADS="1")
+
+    def run(*args):
+        res = subprocess.run([*torchrun, *map(str, args)], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-3000:]
+
+    run("train", "vae", "--data", data, "--out", tmp_path / "v", "--size", "64x48", "--crop", "32x32", "--steps", "3",
+        "--batch-size", "1", "--lr", "1e-2", "--model", '{"block_out_channels": [8, 8, 8, 8], "norm_num_groups": 4}')
+    assert load_vae(tmp_path / "v" / "vae").config.scaling_factor != 1.0
+    run("train", "unet", "--data", data, "--vae", tmp_path / "v" / "vae", "--composite", "gt", "--out", tmp_path / "u",
+        "--size", "64x48", "--steps", "3", "--batch-size", "1", "--lr", "1e-2",
+        "--model", '{"block_channels": [16, 32], "attention_levels": [false, true], "heads": 2}')
+    assert (tmp_path / "u" / "unet" / "config.json").is_file()

@@ -23,13 +23,32 @@ from vton.errors import InputError
 from vton.types import DEFAULT_SIZE, Size
 
 
-def vae_loss(vae: AutoencoderKL, images: torch.Tensor, *, kl_weight: float = 1e-6, perceptual=None,
+class Reconstruction(torch.nn.Module):
+    """``images -> (reconstruction, KL per image)`` through a sampled latent, as one ``forward``.
+
+    Training calls this module (wrapped by ``accelerator.prepare``) rather than
+    ``vae.encode``/``vae.decode`` directly: DistributedDataParallel synchronises gradients
+    only for computations that went through its own ``forward``.
+    """
+
+    def __init__(self, vae: AutoencoderKL):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, images: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        posterior = self.vae.encode(images).latent_dist
+        return self.vae.decode(posterior.sample(generator)).sample, posterior.kl()
+
+
+def vae_loss(vae: AutoencoderKL | torch.nn.Module, images: torch.Tensor, *, kl_weight: float = 1e-6, perceptual=None,
              vgg_weight: float = 0.1, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """L1 reconstruction + KL (+ perceptual) of one batch ``(B, 3, H, W)``; returns ``(loss, logs)``."""
-    posterior = vae.encode(images).latent_dist
-    recon = vae.decode(posterior.sample(generator)).sample
+    """L1 reconstruction + KL (+ perceptual) of one batch ``(B, 3, H, W)``; returns ``(loss, logs)``.
+
+    ``vae`` is an `AutoencoderKL` or a (possibly DDP-wrapped) `Reconstruction` of one.
+    """
+    recon, kl = (Reconstruction(vae) if isinstance(vae, AutoencoderKL) else vae)(images, generator)
     l1 = F.l1_loss(recon, images)
-    kl = posterior.kl().mean() / images[0].numel()  # per pixel, like the L1
+    kl = kl.mean() / images[0].numel()  # per pixel, like the L1
     loss = l1 + kl_weight * kl
     logs = {"l1": l1.item(), "kl": kl.item()}
     if perceptual is not None and vgg_weight > 0:
@@ -109,7 +128,7 @@ class PersonImages(torch.utils.data.Dataset):
 
 def train(cfg: TrainVAEConfig, progress=None) -> Path:
     """Train the small VAE; writes checkpoints under ``cfg.out`` and the final ``cfg.out/vae``."""
-    from vton.train.common import export_final, latest_checkpoint, load_checkpoint, make_accelerator, save_checkpoint
+    from vton.train.common import check_replicas_agree, export_final, latest_checkpoint, load_checkpoint, make_accelerator, save_checkpoint
 
     out = Path(cfg.out)
     accelerator = make_accelerator(cfg.seed, mixed_precision=cfg.mixed_precision, log_dir=out / "logs",
@@ -127,26 +146,27 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
 
         perceptual = VGGPerceptualLoss.from_file(cfg.vgg).to(accelerator.device).eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=0.0)
+    model = Reconstruction(vae)
     lr_sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 100) * (0.1 + 0.9 * max(0.0, 1 - s / cfg.steps)))
-    vae, optimizer, loader = accelerator.prepare(vae, optimizer, loader)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     step = 0
     if cfg.resume and (ckpt := latest_checkpoint(out)) is not None:
-        step, _ = load_checkpoint(ckpt, {"vae": accelerator.unwrap_model(vae)}, optimizer)
+        step, _ = load_checkpoint(ckpt, {"vae": vae}, optimizer)
         for _ in range(step):
             lr_sched.step()
     accelerator.init_trackers("vae", config={k: v for k, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
     generator = torch.Generator(accelerator.device).manual_seed(cfg.seed + step)
     crop_gen = torch.Generator().manual_seed(cfg.seed + step)
-    vae.train()
+    model.train()
     while step < cfg.steps:
         for images in loader:
             images = random_crop(images, cfg.crop, crop_gen)
-            with accelerator.accumulate(vae), accelerator.autocast():
-                loss, logs = vae_loss(accelerator.unwrap_model(vae), images, kl_weight=cfg.kl_weight,
+            with accelerator.accumulate(model), accelerator.autocast():
+                loss, logs = vae_loss(model, images, kl_weight=cfg.kl_weight,
                                       perceptual=perceptual, vgg_weight=cfg.vgg_weight, generator=generator)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(vae.parameters(), 1.0)
+                    accelerator.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             if not accelerator.sync_gradients:
@@ -162,9 +182,10 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
                                 accelerator=accelerator)
             if step >= cfg.steps:
                 break
+    check_replicas_agree(accelerator, model)
     accelerator.end_training()
 
-    final = accelerator.unwrap_model(vae).eval()
+    final = vae.eval()
     sample = torch.stack([data[i] for i in range(min(64, len(data)))]).to(accelerator.device)
     final.register_to_config(scaling_factor=1.0 / max(latent_std(final, sample), 1e-6))
     if accelerator.is_main_process:

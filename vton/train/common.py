@@ -57,6 +57,27 @@ def make_accelerator(
     return accelerator
 
 
+def check_replicas_agree(accelerator: Accelerator, model: torch.nn.Module, *, rtol: float = 1e-5) -> None:
+    """Raise `RuntimeError` unless every process holds the same weights (no-op for one process).
+
+    Data-parallel replicas stay identical only when every gradient went through the
+    wrapped model's ``forward`` (so DDP could average it); calling the unwrapped module
+    trains each process on its own shard silently. A per-tensor checksum is gathered
+    from all processes and compared, which costs one small all-gather.
+    """
+    if accelerator.num_processes < 2:
+        return
+    params = list(accelerator.unwrap_model(model).parameters())
+    sums = torch.stack([p.detach().double().sum() for p in params]).to(accelerator.device)
+    everyone = accelerator.gather(sums[None]).cpu()
+    spread = (everyone - everyone[0]).abs().amax(dim=0)
+    bad = spread > rtol * everyone[0].abs().clamp_min(1.0)
+    if bool(bad.any()):
+        raise RuntimeError(
+            f"training replicas diverged: {int(bad.sum())} of {len(params)} parameter tensors differ between "
+            "processes (gradients were not synchronised)")
+
+
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path`` in one rename.

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from vton.errors import InputError
 from vton.tensors import TryOnBatch, collate
-from vton.train.common import Progress, export_final, latest_checkpoint, load_checkpoint, make_accelerator, save_checkpoint
+from vton.train.common import Progress, check_replicas_agree, export_final, latest_checkpoint, load_checkpoint, make_accelerator, save_checkpoint
 from vton.types import DEFAULT_SIZE, Size
 from vton.warp.losses import WarpLossWeights, warp_losses
 from vton.warp.network import FlowWarpNet, WarpOutput
@@ -177,6 +177,8 @@ def train_warp(config: WarpTrainConfig, progress: Progress | None = None) -> War
     else:
         model = FlowWarpNet(**config.model)
     _check_size(tuple(config.size), model.multiple)
+    # the size it learns at is the size it predicts at (also for checkpoints older than working_size)
+    model.register_to_config(working_size=list(config.size))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     vgg = None
     if config.vgg is not None:
@@ -257,6 +259,7 @@ def train_warp(config: WarpTrainConfig, progress: Progress | None = None) -> War
 
     # 5. final export
     accelerator.wait_for_everyone()
+    check_replicas_agree(accelerator, model)
     final = None
     if main:
         final = export_final(out_dir / "final", accelerator.unwrap_model(model))
