@@ -16,7 +16,8 @@ from vton.preprocess import geometry as g
 from vton.preprocess.agnostic import GREY, make_agnostic
 from vton.preprocess.cloth import cloth_mask
 from vton.preprocess.densepose import colorize_iuv, densepose_from_pose
-from vton.preprocess.detect import MP_TO_BODY25, landmarks_to_body25
+from vton.preprocess.detect import (MIRROR_LANDMARKS, MP_TO_BODY25, OPENPOSE_OFFSETS, average_keypoints,
+                                   landmarks_to_body25, to_openpose)
 from vton.types import CIHP, Body25 as B, DensePosePart as P
 
 # ----------------------------------------------------------------------------- a drawn figure
@@ -295,6 +296,67 @@ def test_mediapipe_landmarks_map_to_body25_sides_midpoints_and_gaps():
     assert (kp[B.L_ANKLE] == 0).all(), "out of frame -> missing"
     assert (kp[B.L_SMALL_TOE] == 0).all() and (kp[B.R_SMALL_TOE] == 0).all(), "MediaPipe has no small toes"
     assert set(MP_TO_BODY25) | {B.NECK, B.MID_HIP, B.L_SMALL_TOE, B.R_SMALL_TOE} == set(B)
+
+
+def test_mirrored_landmarks_swap_sides_and_keep_the_middle():
+    assert (MIRROR_LANDMARKS[MIRROR_LANDMARKS] == np.arange(33)).all()
+    assert MIRROR_LANDMARKS[0] == 0 and MIRROR_LANDMARKS[11] == 12 and MIRROR_LANDMARKS[2] == 5
+    assert MIRROR_LANDMARKS[23] == 24 and MIRROR_LANDMARKS[31] == 32 and MIRROR_LANDMARKS[9] == 10
+
+
+def test_average_keypoints_takes_whichever_found_a_joint():
+    a, b = np.zeros((25, 3), np.float32), np.zeros((25, 3), np.float32)
+    a[B.NOSE], b[B.NOSE] = (10, 20, 0.8), (12, 22, 0.6)
+    a[B.R_WRIST] = (5, 5, 0.5)
+    b[B.L_WRIST] = (7, 7, 0.4)
+    kp = average_keypoints(a, b)
+    assert np.allclose(kp[B.NOSE], (11, 21, 0.7))
+    assert np.allclose(kp[B.R_WRIST], (5, 5, 0.5)) and np.allclose(kp[B.L_WRIST], (7, 7, 0.4))
+    assert (kp[B.L_ELBOW] == 0).all()
+
+
+def _upright_body(angle_deg: float = 0.0) -> np.ndarray:
+    """A frontal skeleton, shoulder width 100 px, arms hanging, rotated by ``angle_deg`` about the neck."""
+    kp = np.zeros((25, 3), np.float32)
+    pts = {B.NECK: (0, 0), B.R_SHOULDER: (-50, 0), B.L_SHOULDER: (50, 0), B.R_ELBOW: (-55, 70), B.L_ELBOW: (55, 70),
+           B.R_WRIST: (-55, 140), B.L_WRIST: (55, 140), B.R_HIP: (-35, 160), B.L_HIP: (35, 160), B.MID_HIP: (0, 160),
+           B.NOSE: (0, -40)}
+    t = np.deg2rad(angle_deg)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    for j, p in pts.items():
+        kp[j] = (*(rot @ np.array(p, float) + (200, 150)), 0.9)
+    return kp
+
+
+def test_openpose_offsets_move_joints_in_the_bodys_own_frame():
+    kp = _upright_body()
+    out = to_openpose(kp)
+    sh_along, sh_out = OPENPOSE_OFFSETS["shoulder"]
+    # upright: "outward" is -x for the subject's right (image left), +x for the left; "along" is down
+    assert np.allclose(out[B.R_SHOULDER, :2], kp[B.R_SHOULDER, :2] + 100 * np.array([-sh_out, sh_along]), atol=1e-3)
+    assert np.allclose(out[B.L_SHOULDER, :2], kp[B.L_SHOULDER, :2] + 100 * np.array([sh_out, sh_along]), atol=1e-3)
+    assert np.allclose(out[B.NECK, :2], (out[B.R_SHOULDER, :2] + out[B.L_SHOULDER, :2]) / 2)
+    assert np.allclose(out[B.MID_HIP, :2], (out[B.R_HIP, :2] + out[B.L_HIP, :2]) / 2)
+    assert (out[B.NOSE] == kp[B.NOSE]).all() and (out[:, 2] == kp[:, 2]).all()
+    # the same body turned by 30 degrees: the same moves, turned with it
+    turned = to_openpose(_upright_body(30.0))
+    t = np.deg2rad(30.0)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    moves = out[:, :2] - kp[:, :2]
+    assert np.allclose(turned[:, :2] - _upright_body(30.0)[:, :2], moves @ rot.T, atol=1e-3)
+    # mirrored body -> mirrored moves (the table is the same for both sides)
+    assert np.isclose(moves[B.R_WRIST, 0], -moves[B.L_WRIST, 0]) and np.isclose(moves[B.R_HIP, 1], moves[B.L_HIP, 1])
+
+
+def test_openpose_offsets_leave_missing_joints_and_shoulderless_poses_alone():
+    kp = _upright_body()
+    kp[B.L_ELBOW] = 0
+    out = to_openpose(kp)
+    assert (out[B.L_ELBOW] == 0).all() and not np.allclose(out[B.L_WRIST], kp[B.L_WRIST])  # wrist frame: falls back to "down"
+    kp[B.R_SHOULDER] = 0
+    assert (to_openpose(kp) == kp).all()
+    zero = {name: (0.0, 0.0) for name in OPENPOSE_OFFSETS}
+    assert np.allclose(to_openpose(_upright_body(), zero), _upright_body())
 
 
 def test_iuv_legs_out_of_frame_are_legs_never_head():

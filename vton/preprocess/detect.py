@@ -11,6 +11,15 @@ smaller of the two); the small toes have no MediaPipe landmark and stay
 ``(0, 0, 0)``. MediaPipe's "left" is the subject's left, as in OpenPose, so no
 side swap is needed. Confidence is MediaPipe's ``visibility``; a landmark
 outside the photo or with visibility below `MIN_VISIBILITY` becomes ``(0, 0, 0)``.
+
+MediaPipe does not put the joints where a COCO-trained model like OpenPose
+does: its shoulders sit ~9% of a shoulder width further inside the body.
+`to_openpose` moves shoulders, elbows, wrists and hips by `OPENPOSE_OFFSETS`:
+fixed offsets in each joint's own frame, in shoulder widths, measured on
+synthetic people whose joints are drawn at the joint centres (the shoulder joint
+one arm radius inside the shoulder's outline), by ``scripts/calibrate_keypoints.py``.
+They were not checked against OpenPose on real photos (no OpenPose runs offline
+here); ``Preprocessor(openpose_offsets=False)`` keeps MediaPipe's positions.
 """
 from __future__ import annotations
 
@@ -35,6 +44,92 @@ MP_TO_BODY25: dict[Body25, int] = {
     Body25.L_BIG_TOE: 31, Body25.L_HEEL: 29, Body25.R_BIG_TOE: 32, Body25.R_HEEL: 30,
 }
 """BODY_25 index -> MediaPipe Pose landmark index (neck and MidHip are midpoints)."""
+
+
+MIRROR_LANDMARKS = np.arange(33)
+"""MediaPipe Pose landmark index of each landmark in a horizontally mirrored photo (left and right swap)."""
+for _a in (1, 2, 3, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31):
+    _b = _a + 3 if _a < 4 else _a + 1
+    MIRROR_LANDMARKS[_a], MIRROR_LANDMARKS[_b] = _b, _a
+
+
+def average_keypoints(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean of two BODY_25 estimates where both found a joint (mean confidence), else whichever found it."""
+    out = np.where((a[:, 2:] > 0) | (b[:, 2:] <= 0), a, b).astype(np.float32)
+    both = (a[:, 2] > 0) & (b[:, 2] > 0)
+    out[both] = (a[both] + b[both]) / 2
+    return out
+
+
+OPENPOSE_OFFSETS: dict[str, tuple[float, float]] = {
+    # joint pair: (along, outward) in shoulder widths: the median over 233 synthetic people
+    # (seeds 1000-1239 at 256x192, both sides) of drawn joint - flip-tested MediaPipe joint,
+    # printed by `python -m scripts.calibrate_keypoints`.
+    "shoulder": (-0.024, 0.093),
+    "elbow": (0.037, 0.013),
+    "wrist": (0.074, 0.027),
+    "hip": (-0.002, 0.048),
+}
+"""How far OpenPose's joints lie from MediaPipe's, in each joint's frame (see `openpose_frames`)."""
+
+_SIDES = {"shoulder": (Body25.R_SHOULDER, Body25.L_SHOULDER), "elbow": (Body25.R_ELBOW, Body25.L_ELBOW),
+          "wrist": (Body25.R_WRIST, Body25.L_WRIST), "hip": (Body25.R_HIP, Body25.L_HIP)}
+_PARENT = {Body25.R_ELBOW: Body25.R_SHOULDER, Body25.L_ELBOW: Body25.L_SHOULDER,
+           Body25.R_WRIST: Body25.R_ELBOW, Body25.L_WRIST: Body25.L_ELBOW}
+
+
+def openpose_frames(kp: np.ndarray) -> tuple[float, dict[int, tuple[np.ndarray, np.ndarray]]] | None:
+    """Shoulder width and, per joint of `_SIDES`, two unit vectors ``(along, outward)`` in pixels.
+
+    Shoulders and hips: ``along`` points down the body (perpendicular to the shoulder line),
+    ``outward`` along the shoulder line away from the body's middle. Elbows and wrists:
+    ``along`` follows the limb (shoulder -> elbow, elbow -> wrist), ``outward`` is its normal
+    on the body's outer side. ``None`` without both shoulders.
+    """
+    rs, ls = kp[Body25.R_SHOULDER], kp[Body25.L_SHOULDER]
+    if rs[2] <= 0 or ls[2] <= 0:
+        return None
+    sw = float(np.hypot(*(ls[:2] - rs[:2])))
+    if sw < 1e-6:
+        return None
+    across = (ls[:2] - rs[:2]) / sw  # subject's right -> left
+    down = np.array([-across[1], across[0]])
+    frames: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for name, (right, left) in _SIDES.items():
+        for joint, side in ((right, -1.0), (left, 1.0)):
+            if name in ("shoulder", "hip"):
+                frames[joint] = (down, side * across)
+                continue
+            parent = kp[_PARENT[joint]]
+            d = kp[joint, :2] - parent[:2]
+            n = float(np.hypot(*d))
+            d = d / n if parent[2] > 0 and n > 1e-6 else down
+            frames[joint] = (d, side * np.array([d[1], -d[0]]))
+    return sw, frames
+
+
+def to_openpose(kp: np.ndarray, offsets: dict[str, tuple[float, float]] = OPENPOSE_OFFSETS) -> np.ndarray:
+    """Move MediaPipe's shoulders, elbows, wrists and hips to where OpenPose puts them (`OPENPOSE_OFFSETS`).
+
+    Neck and MidHip follow their joints; other joints and missing ones are unchanged, and so
+    is everything when a shoulder is missing. Frames come from the unmoved joints.
+    """
+    got = openpose_frames(kp)
+    if got is None:
+        return kp.copy()
+    sw, frames = got
+    out = kp.copy()
+    for name, (right, left) in _SIDES.items():
+        along, outward = offsets[name]
+        for joint in (right, left):
+            if kp[joint, 2] > 0:
+                a, o = frames[joint]
+                out[joint, :2] = kp[joint, :2] + sw * (along * a + outward * o)
+    for mid, (j1, j2) in {Body25.NECK: (Body25.R_SHOULDER, Body25.L_SHOULDER),
+                          Body25.MID_HIP: (Body25.R_HIP, Body25.L_HIP)}.items():
+        if out[mid, 2] > 0 and out[j1, 2] > 0 and out[j2, 2] > 0:
+            out[mid, :2] = (out[j1, :2] + out[j2, :2]) / 2
+    return out
 
 
 @dataclass
