@@ -410,6 +410,14 @@ def test_train_vae_train_unet_eval_and_resume_from_the_command_line(tmp_path, ca
                  "--batch-size", "3", "--model", small]) == 0
     vae = load_vae(tmp_path / "v" / "vae")
     assert vae.config.scaling_factor != 1.0  # set from the latents' std
+    # decoder-only fine-tuning keeps the encoder, so the latents (and a UNet trained on them) stay valid
+    assert main(["train", "vae", "--data", str(data), "--out", str(tmp_path / "d"), "--size", "64x48", "--steps", "2",
+                 "--batch-size", "3", "--lr", "1e-2", "--init", str(tmp_path / "v" / "vae"), "--decoder-only"]) == 0
+    tuned = load_vae(tmp_path / "d" / "vae")
+    assert tuned.config.scaling_factor == vae.config.scaling_factor
+    assert all(torch.equal(a, b) for a, b in zip(vae.encoder.state_dict().values(), tuned.encoder.state_dict().values()))
+    assert not all(torch.equal(a, b) for a, b in zip(vae.decoder.state_dict().values(), tuned.decoder.state_dict().values()))
+    assert main(["train", "vae", "--data", str(data), "--out", str(tmp_path / "e"), "--decoder-only"]) == 2
 
     args = ["train", "unet", "--data", str(data), "--vae", str(tmp_path / "v" / "vae"), "--warp", str(tmp_path / "warp"),
             "--out", str(tmp_path / "u"), "--size", "64x48", "--batch-size", "4", "--grad-accum", "2", "--save-every", "2",

@@ -180,6 +180,9 @@ def add_train_vae_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=_json_arg, default={}, help="small_vae_config overrides as JSON")
     p.add_argument("--crop", type=parse_size, default=(128, 96), metavar="HxW",
                    help="train on random crops of this size (default 128x96; the VAE is convolutional)")
+    p.add_argument("--init", type=Path, default=None, help="start from this AutoencoderKL folder")
+    p.add_argument("--decoder-only", action="store_true",
+                   help="train only the decoder of --init, so its latents (and a UNet trained on them) stay the same")
 
 
 @command(add_train_vae_arguments)
@@ -195,7 +198,7 @@ def train_vae(args: argparse.Namespace) -> int:
         grad_accum=args.grad_accum, lr=args.lr, kl_weight=args.kl_weight, vgg=str(args.vgg) if args.vgg else None,
         vgg_weight=args.vgg_weight, mixed_precision=args.mixed_precision, checkpoint_every=args.save_every,
         log_every=args.log_every, resume=args.resume, seed=args.seed, num_workers=args.workers, vae=args.model,
-        crop=args.crop,
+        crop=args.crop, init=str(args.init) if args.init else None, decoder_only=args.decoder_only,
     )
     final = train(cfg, progress=_bar("train vae"))
     print(json.dumps({"final": str(final)}))

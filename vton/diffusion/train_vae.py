@@ -109,6 +109,8 @@ class TrainVAEConfig:
     num_workers: int = 0
     crop: Size | None = (128, 96)  # train on random crops (convolutions do not care; 4x cheaper); None = whole images
     vae: dict = field(default_factory=dict)  # small_vae_config overrides
+    init: str | None = None  # start from this AutoencoderKL folder instead of a new small VAE
+    decoder_only: bool = False  # train only the decoder of ``init``: its latents (and a UNet trained on them) stay valid
 
 
 class PersonImages(torch.utils.data.Dataset):
@@ -138,14 +140,27 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
         raise InputError(f"no training images in {cfg.data}")
     loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
                         drop_last=len(data) >= cfg.batch_size)
-    vae = AutoencoderKL(**(small_vae_config() | cfg.vae))
-    start_with_small_variance(vae)
+    if cfg.decoder_only and not cfg.init:
+        raise InputError("decoder-only training needs a VAE to start from (--init)")
+    if cfg.init:
+        from vton.diffusion.vae import load_vae
+
+        vae = load_vae(cfg.init).train().requires_grad_(True)
+        if cfg.vae:
+            raise InputError("--model describes a new VAE; it cannot change the architecture of --init")
+    else:
+        vae = AutoencoderKL(**(small_vae_config() | cfg.vae))
+        start_with_small_variance(vae)
+    if cfg.decoder_only:  # Stable Diffusion's ft-MSE VAE was made this way: the same latents, a better decoder
+        for module in (vae.encoder, vae.quant_conv):
+            if module is not None:
+                module.requires_grad_(False)
     perceptual = None
     if cfg.vgg:
         from vton.nn.vgg import VGGPerceptualLoss
 
         perceptual = VGGPerceptualLoss.from_file(cfg.vgg).to(accelerator.device).eval().requires_grad_(False)
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW([p for p in vae.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
     model = Reconstruction(vae)
     lr_sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 100) * (0.1 + 0.9 * max(0.0, 1 - s / cfg.steps)))
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
@@ -185,9 +200,10 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
     check_replicas_agree(accelerator, model)
     accelerator.end_training()
 
-    final = vae.eval()
-    sample = torch.stack([data[i] for i in range(min(64, len(data)))]).to(accelerator.device)
-    final.register_to_config(scaling_factor=1.0 / max(latent_std(final, sample), 1e-6))
+    final = vae.eval().requires_grad_(True)
+    if not cfg.decoder_only:  # a new encoder: scale its latents to unit variance (the decoder-only run keeps init's)
+        sample = torch.stack([data[i] for i in range(min(64, len(data)))]).to(accelerator.device)
+        final.register_to_config(scaling_factor=1.0 / max(latent_std(final, sample), 1e-6))
     if accelerator.is_main_process:
         export_final(out / "vae", final)
     return out / "vae"
