@@ -36,15 +36,28 @@ ROOT = Path(__file__).resolve().parents[1]
 # working size: at 256x192 it predicts there and warps the cloth at full resolution.
 SCALES = {
     "cpu": dict(n_train=1200, n_test=48, processes=2,
-                warp=["--size", "128x96", "--batch-size", "4", "--steps", "2000"],
+                warp=["--size", "128x96", "--batch-size", "4"],
+                # phases, each resumed from the last: plain, then a growing fold penalty (folds 5.8% -> 0.5%)
+                warp_phases=[["--steps", "2000"], ["--steps", "3000", "--fold-weight", "5"],
+                             ["--steps", "4000", "--fold-weight", "15"]],
                 vae=["--batch-size", "8", "--crop", "64x48", "--steps", "4000"],
                 unet=["--batch-size", "4", "--steps", "4500", "--lr", "4e-4", "--x0-crop", "8x6"]),
     "gpu": dict(n_train=6000, n_test=200, processes=1,
-                warp=["--size", "256x192", "--batch-size", "32", "--steps", "20000", "--base-channels", "32"],
+                warp=["--size", "256x192", "--batch-size", "32", "--base-channels", "32"],
+                warp_phases=[["--steps", "20000"], ["--steps", "22000", "--fold-weight", "5"],
+                             ["--steps", "24000", "--fold-weight", "15"]],
                 vae=["--batch-size", "32", "--crop", "128x96", "--steps", "20000",
                      "--model", '{"block_out_channels": [64, 128, 256, 256], "layers_per_block": 2}'],
                 unet=["--batch-size", "32", "--steps", "40000",
                       "--model", '{"block_channels": [96, 192, 256], "layers_per_block": 2}']),
+    # a smoke test of the recipe itself (tests/test_recipe.py): every step, tiny models, a few steps each
+    "tiny": dict(n_train=6, n_test=3, processes=1,
+                 warp=["--size", "128x96", "--batch-size", "2", "--base-channels", "4"],
+                 warp_phases=[["--steps", "2"], ["--steps", "3", "--fold-weight", "5"]],
+                 vae=["--batch-size", "2", "--crop", "32x32", "--steps", "2",
+                      "--model", '{"block_out_channels": [8, 8, 8, 8], "norm_num_groups": 4}'],
+                 unet=["--batch-size", "2", "--steps", "2",
+                       "--model", '{"block_channels": [16, 32], "attention_levels": [false, true], "heads": 2}']),
 }
 
 
@@ -73,7 +86,7 @@ def export(src: Path, dest: Path) -> None:
     shutil.rmtree(dest / ".cache", ignore_errors=True)
 
 
-def results_grid(weights: Path, data: Path, out: Path, n: int = 6, steps: int = 50) -> None:
+def results_grid(weights: Path, data: Path, out: Path, n: int = 6, steps: int = 50, size=(256, 192)) -> None:
     """A picture for the model card: person, cloth, composite, try-on, ground truth, for ``n`` test pairs."""
     import numpy as np
     from PIL import Image
@@ -82,16 +95,43 @@ def results_grid(weights: Path, data: Path, out: Path, n: int = 6, steps: int = 
     from vton.diffusion.pipeline import load_pipeline
 
     pipe = load_pipeline(weights)
-    reader = VitonHD(data, "test", size=(256, 192))
+    reader = VitonHD(data, "test", size=size)
     rows = []
     for i in range(min(n, len(reader))):
         pair = reader[i]
-        result = pipe(pair.person, pair.cloth, size=(256, 192), num_inference_steps=steps, seeds=[0])
+        result = pipe(pair.person, pair.cloth, size=size, num_inference_steps=steps, seeds=[0])
         rows.append(np.concatenate([pair.person.agnostic, pair.cloth.image, result.composite, result.images[0],
                                     pair.person.image], axis=1))
     from vton.io import atomic_save_image
 
     atomic_save_image(out, np.concatenate(rows, axis=0))
+
+
+def run(cmd: list[str], log: Path) -> None:
+    """Run one step: print the command, append it and the step's output to ``log``; stop the recipe if it fails."""
+    line = "$ " + " ".join(shlex.quote(c) for c in cmd)
+    print(line, flush=True)
+    started = time.perf_counter()
+    with log.open("a") as f:
+        f.write(line + "\n")
+        f.flush()
+        res = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+        f.write(f"# exit {res.returncode} after {time.perf_counter() - started:.0f} s\n")
+    if res.returncode != 0:
+        sys.exit(f"step failed (exit {res.returncode}): {line}\nits output is in {log}")
+
+
+def last_json(stdout: str) -> dict:
+    """The JSON object a ``python -m vton`` command printed last (commands print it indented)."""
+    return json.loads(stdout[stdout.rindex("\n{") + 1 if "\n{" in stdout else stdout.index("{"):])
+
+
+def checkpoint_step(out: Path) -> int:
+    """The step of the newest checkpoint under ``out`` (0 when there is none)."""
+    from vton.train.common import latest_checkpoint
+
+    ckpt = latest_checkpoint(out)
+    return json.loads((ckpt / "state.json").read_text())["step"] if ckpt else 0
 
 
 def vton(*args: str) -> list[str]:
@@ -105,6 +145,8 @@ def main() -> int:
     ap.add_argument("--scale", choices=sorted(SCALES), default="cpu")
     ap.add_argument("--size", default="256x192")
     ap.add_argument("--only", nargs="*", choices=["data", "warp", "vae", "unet", "export", "eval"])
+    ap.add_argument("--grid", type=Path, default=ROOT / "assets" / "docs" / "tryon_grid.png",
+                    help="where the model card's picture of results goes")
     a = ap.parse_args()
     s = SCALES[a.scale]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -121,14 +163,17 @@ def main() -> int:
         if not (data / "test" / "test_pairs.txt").is_file():
             run(vton("synth", "--out", str(data), "--n", str(s["n_test"]), "--seed", "999001", "--split", "test",
                      "--size", a.size), log)
-    if "warp" in want and not (work / "warp" / "final").is_dir():
-        run(vton("train", "warp", "--data", str(data), "--out", str(work / "warp"), "--seed", "0", "--resume",
-                 "--save-every", "100", *s["warp"]), log)
+    if "warp" in want:
+        for phase in s["warp_phases"]:
+            if checkpoint_step(work / "warp") < int(phase[phase.index("--steps") + 1]):
+                run(vton("train", "warp", "--data", str(data), "--out", str(work / "warp"), "--seed", "0", "--resume",
+                         "--save-every", "100", *s["warp"], *phase), log)
     if "vae" in want and not (work / "vae" / "vae").is_dir():
         run(vton("train", "vae", "--data", str(data), "--out", str(work / "vae"), "--size", a.size, "--seed", "0",
                  "--resume", "--save-every", "200", *s["vae"]), log)
     if "unet" in want and not (work / "unet" / "pipeline").is_dir():
-        launcher = ["torchrun", "--nproc_per_node", str(s["processes"]), "-m", "vton"] if s["processes"] > 1 else vton()
+        torchrun = str(Path(sys.executable).with_name("torchrun"))
+        launcher = [torchrun, "--nproc_per_node", str(s["processes"]), "-m", "vton"] if s["processes"] > 1 else vton()
         run([*launcher, "train", "unet", "--data", str(data), "--vae", str(work / "vae" / "vae"),
                  "--warp", str(work / "warp" / "final"), "--composite", "warp", "--out", str(work / "unet"),
                  "--size", a.size, "--seed", "0", "--resume", "--save-every", "100", *s["unet"]], log)
@@ -149,10 +194,12 @@ def main() -> int:
             out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
             if out.returncode != 0:
                 sys.exit(f"evaluation {name} failed:\n{out.stderr[-2000:]}")
-            scores[name] = json.loads(out.stdout.strip().splitlines()[-1])
+            scores[name] = last_json(out.stdout)
             print(json.dumps(scores[name]))
-        (a.dest / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
-        results_grid(a.dest, data, ROOT / "assets" / "docs" / "tryon_grid.png")
+        from vton.io import atomic_save_json
+
+        atomic_save_json(a.dest / "scores.json", scores)
+        results_grid(a.dest, data, a.grid, size=tuple(int(v) for v in a.size.split("x")))
     return 0
 
 
