@@ -81,6 +81,10 @@ def export(src: Path, dest: Path) -> None:
     saved = {p.name: p.read_bytes() for p in keep}
     with atomic_dir(dest) as tmp:
         pipe.save_pretrained(tmp, safe_serialization=True)
+        for config in [tmp / "model_index.json", *tmp.glob("*/config.json")]:  # no paths of this machine
+            fields = json.loads(config.read_text())
+            fields.pop("_name_or_path", None)
+            config.write_text(json.dumps(fields, indent=2, sort_keys=True) + "\n")
         for name, data in saved.items():
             (tmp / name).write_bytes(data)
     shutil.rmtree(dest / ".cache", ignore_errors=True)

@@ -47,8 +47,9 @@ def test_warper_beats_identity_on_held_out_pairs(pipe, tmp_path):
     write_dataset(tmp_path, n=6, seed=424242, size=(256, 192), split="test")  # seed never used in training
     net = evaluate_warper(tmp_path, pipe.warper, size=(256, 192))
     none = evaluate_warper(tmp_path, "identity", size=(256, 192))
-    assert net["epe_px"] < 0.5 * none["epe_px"]
-    assert net["mask_iou"] > none["mask_iou"] + 0.2
+    assert net["epe_px"] < 0.5 * none["epe_px"]  # measured 3.9 px against 25.0
+    assert net["mask_iou"] > none["mask_iou"] + 0.2  # 0.92 against 0.47
+    assert net["fold_pct"] < 1.0  # 0.57 %: the fold penalty's phases (5.8 % on the held-out split without them)
 
 
 @pytest.mark.slow

@@ -5,19 +5,11 @@ Names are imported lazily (``vton.data.X`` loads only X's module), so the
 """
 from __future__ import annotations
 
-import importlib
+from vton._lazy import lazy_names
 
-_EXPORTS = {
+__getattr__, __all__ = lazy_names(__name__, {
     "VitonHD": "vton.data.vitonhd",
     "TryOnDataset": "vton.data.dataset",
     "generate_pair": "vton.data.synth",
     "write_dataset": "vton.data.synth",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'vton.data' has no attribute {name!r}")
+})

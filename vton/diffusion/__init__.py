@@ -5,9 +5,9 @@ the names below are loaded lazily so ``import vton.diffusion`` stays cheap.
 """
 from __future__ import annotations
 
-import importlib
+from vton._lazy import lazy_names
 
-_EXPORTS = {
+__getattr__, __all__ = lazy_names(__name__, {
     "TryOnUNet": "vton.diffusion.unet",
     "TryOnPipeline": "vton.diffusion.pipeline",
     "TryOnResult": "vton.diffusion.pipeline",
@@ -19,12 +19,4 @@ _EXPORTS = {
     "encode": "vton.diffusion.vae",
     "decode": "vton.diffusion.vae",
     "small_vae_config": "vton.diffusion.vae",
-}
-
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'vton.diffusion' has no attribute {name!r}")
+})

@@ -7,12 +7,7 @@ imported only when a model is first needed, so `vton.preprocess.agnostic` and
 """
 from __future__ import annotations
 
-__all__ = ["Preprocessor", "preprocess_person", "preprocess_cloth", "default_preprocessor"]
+from vton._lazy import lazy_names
 
-
-def __getattr__(name: str):
-    if name in __all__:
-        from vton.preprocess import pipeline
-
-        return getattr(pipeline, name)
-    raise AttributeError(f"module 'vton.preprocess' has no attribute {name!r}")
+__getattr__, __all__ = lazy_names(__name__, {name: "vton.preprocess.pipeline" for name in (
+    "Preprocessor", "preprocess_person", "preprocess_cloth", "default_preprocessor")})

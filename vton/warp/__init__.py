@@ -5,9 +5,9 @@ Names are imported lazily, so ``import vton.warp.ops`` does not load diffusers.
 """
 from __future__ import annotations
 
-import importlib
+from vton._lazy import lazy_names
 
-_EXPORTS = {
+__getattr__, __all__ = lazy_names(__name__, {
     "apply_flow": "vton.warp.ops",
     "identity_grid": "vton.warp.ops",
     "flow_to_pixels": "vton.warp.ops",
@@ -26,12 +26,4 @@ _EXPORTS = {
     "evaluate_warper": "vton.warp.evaluate",
     "train_warp": "vton.warp.train",
     "WarpTrainConfig": "vton.warp.train",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'vton.warp' has no attribute {name!r}")
+})
