@@ -83,6 +83,11 @@ def random_crop(images: torch.Tensor, crop: Size | None, generator: torch.Genera
     return images[..., top: top + ch, left: left + cw]
 
 
+def learning_rate(step: int, steps: int, peak: float) -> float:
+    """The learning rate at ``step`` (0-based): 100 steps of linear warm-up, then linear decay to ``peak / 10``."""
+    return peak * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * max(0.0, 1 - step / steps))
+
+
 @torch.no_grad()
 def latent_std(vae: AutoencoderKL, images: torch.Tensor) -> float:
     """Standard deviation of the (unscaled) posterior means of ``images``."""
@@ -162,13 +167,10 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
         perceptual = VGGPerceptualLoss.from_file(cfg.vgg).to(accelerator.device).eval().requires_grad_(False)
     optimizer = torch.optim.AdamW([p for p in vae.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
     model = Reconstruction(vae)
-    lr_sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 100) * (0.1 + 0.9 * max(0.0, 1 - s / cfg.steps)))
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     step = 0
     if cfg.resume and (ckpt := latest_checkpoint(out)) is not None:
         step, _ = load_checkpoint(ckpt, {"vae": vae}, optimizer)
-        for _ in range(step):
-            lr_sched.step()
     accelerator.init_trackers("vae", config={k: v for k, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
     generator = torch.Generator(accelerator.device).manual_seed(cfg.seed + step)
     crop_gen = torch.Generator().manual_seed(cfg.seed + step)
@@ -176,6 +178,8 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
     while step < cfg.steps:
         for images in loader:
             images = random_crop(images, cfg.crop, crop_gen)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, cfg.steps, cfg.lr)
             with accelerator.accumulate(model), accelerator.autocast():
                 loss, logs = vae_loss(model, images, kl_weight=cfg.kl_weight,
                                       perceptual=perceptual, vgg_weight=cfg.vgg_weight, generator=generator)
@@ -187,7 +191,6 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
             if not accelerator.sync_gradients:
                 continue
             step += 1
-            lr_sched.step()
             if step % cfg.log_every == 0 or step == cfg.steps:
                 accelerator.log(logs, step=step)
             if progress:
