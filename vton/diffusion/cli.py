@@ -174,6 +174,17 @@ def _add_common_train(p: argparse.ArgumentParser, steps: int, batch: int, lr: fl
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
 
 
+def _common_train_config(args: argparse.Namespace) -> dict:
+    """Check the options every training command shares and return them as config fields."""
+    if not args.data.is_dir():
+        raise InputError(f"data folder not found: {args.data}")
+    _positive(args, "steps", "batch_size", "grad_accum", "save_every", "log_every")
+    return dict(data=str(args.data), out=str(args.out), size=args.size, steps=args.steps, batch_size=args.batch_size,
+                grad_accum=args.grad_accum, lr=args.lr, vgg=str(args.vgg) if args.vgg else None,
+                vgg_weight=args.vgg_weight, mixed_precision=args.mixed_precision, checkpoint_every=args.save_every,
+                log_every=args.log_every, resume=args.resume, seed=args.seed, num_workers=args.workers)
+
+
 def add_train_vae_arguments(p: argparse.ArgumentParser) -> None:
     _add_common_train(p, steps=3000, batch=8, lr=1e-3)
     p.add_argument("--kl-weight", type=float, default=1e-6)
@@ -190,16 +201,8 @@ def train_vae(args: argparse.Namespace) -> int:
     """Train a small AutoencoderKL; prints the final folder."""
     from vton.diffusion.train_vae import TrainVAEConfig, train
 
-    if not args.data.is_dir():
-        raise InputError(f"data folder not found: {args.data}")
-    _positive(args, "steps", "batch_size", "grad_accum", "save_every", "log_every")
-    cfg = TrainVAEConfig(
-        data=str(args.data), out=str(args.out), size=args.size, steps=args.steps, batch_size=args.batch_size,
-        grad_accum=args.grad_accum, lr=args.lr, kl_weight=args.kl_weight, vgg=str(args.vgg) if args.vgg else None,
-        vgg_weight=args.vgg_weight, mixed_precision=args.mixed_precision, checkpoint_every=args.save_every,
-        log_every=args.log_every, resume=args.resume, seed=args.seed, num_workers=args.workers, vae=args.model,
-        crop=args.crop, init=str(args.init) if args.init else None, decoder_only=args.decoder_only,
-    )
+    cfg = TrainVAEConfig(**_common_train_config(args), kl_weight=args.kl_weight, vae=args.model, crop=args.crop,
+                         init=str(args.init) if args.init else None, decoder_only=args.decoder_only)
     final = train(cfg, progress=_bar("train vae"))
     print(json.dumps({"final": str(final)}))
     return 0
@@ -225,21 +228,14 @@ def train_unet(args: argparse.Namespace) -> int:
     """Train the TryOnUNet (two-branch loss); prints the final folders."""
     from vton.diffusion.train_unet import TrainUNetConfig, train
 
-    if not args.data.is_dir():
-        raise InputError(f"data folder not found: {args.data}")
-    _positive(args, "steps", "batch_size", "grad_accum", "save_every", "log_every")
+    common = _common_train_config(args)
     if args.composite == "warp" and args.warp is None:
         raise InputError("--composite warp needs --warp FOLDER (or use --composite gt on synthetic data)")
     if not 0 <= args.ema < 1:
         raise InputError(f"--ema must be in [0, 1), got {args.ema}")
-    cfg = TrainUNetConfig(
-        data=str(args.data), out=str(args.out), vae=str(args.vae), warp=str(args.warp) if args.warp else None,
-        composite=args.composite, size=args.size, steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum,
-        lr=args.lr, x0_weight=args.x0_weight, vgg=str(args.vgg) if args.vgg else None, vgg_weight=args.vgg_weight,
-        ema_decay=args.ema, mixed_precision=args.mixed_precision, cache_latents=args.cache_latents,
-        checkpoint_every=args.save_every, log_every=args.log_every, resume=args.resume, seed=args.seed,
-        num_workers=args.workers, unet=args.model, x0_crop=args.x0_crop,
-    )
+    cfg = TrainUNetConfig(**common, vae=str(args.vae), warp=str(args.warp) if args.warp else None,
+                          composite=args.composite, x0_weight=args.x0_weight, ema_decay=args.ema,
+                          cache_latents=args.cache_latents, unet=args.model, x0_crop=args.x0_crop)
     final = train(cfg, progress=_bar("train unet"))
     pipeline = Path(args.out) / "pipeline"
     print(json.dumps({"unet": str(final), "pipeline": str(pipeline) if pipeline.is_dir() else None}))
