@@ -69,10 +69,12 @@ if prep is not None:
     st.subheader("Pose")
     c1, c2 = st.columns([3, 2])
     with c1:
-        st.plotly_chart(viz.skeleton_figure(person.image, person.keypoints), width="stretch",
-                        key="skeleton", config={"displaylogo": False})
+        st.plotly_chart(viz.skeleton_figure(person.image, person.keypoints, detected=person.detected_keypoints),
+                        width="stretch", key="skeleton", config={"displaylogo": False})
+        moved = (" · rings: where MediaPipe found the shoulders, elbows, wrists and hips before they were moved "
+                 "to OpenPose's places" if person.detected_keypoints is not None else "")
         st.caption(f"BODY_25 keypoints · source: {getattr(src.get('keypoints'), 'value', 'unknown')} · "
-                   "hover a joint for its name and confidence")
+                   f"hover a joint for its name and confidence{moved}")
     with c2:
         kp = person.keypoints
         st.dataframe(

@@ -221,7 +221,7 @@ def test_cli_writes_every_map(tmp_path, astro):
                "--out", str(out), "--quiet"])
     assert rc == 0
     names = {p.name for p in out.iterdir()}
-    assert names == {"person.png", "keypoints.json", "person_mask.png", "parse.png", "densepose.png",
+    assert names == {"person.png", "keypoints.json", "keypoints_mediapipe.json", "person_mask.png", "parse.png", "densepose.png",
                      "densepose_vis.png", "agnostic.png", "agnostic_mask.png", "parse_agnostic.png",
                      "cloth.png", "cloth_mask.png", "preprocess.json"}
     assert Image.open(out / "parse.png").mode == "P"
@@ -230,6 +230,12 @@ def test_cli_writes_every_map(tmp_path, astro):
     assert np.array_equal(io.load_image(out / "densepose.png"), astro.densepose)
     kp = io.load_keypoints_json(out / "keypoints.json")
     assert np.abs(kp - astro.keypoints).max() < 1e-2
+    found = io.load_keypoints_json(out / "keypoints_mediapipe.json")
+    assert np.abs(found - astro.detected_keypoints).max() < 1e-2
+    # only shoulders, elbows, wrists and hips (and the mid-points between them) were moved
+    moved = set(np.flatnonzero(np.abs(found[:, :2] - kp[:, :2]).max(axis=1) > 1e-2))
+    assert moved and moved <= {B.NECK, B.MID_HIP, B.R_SHOULDER, B.L_SHOULDER, B.R_ELBOW, B.L_ELBOW,
+                               B.R_WRIST, B.L_WRIST, B.R_HIP, B.L_HIP}
 
 
 def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):

@@ -160,6 +160,19 @@ def test_skeleton_hover_names_joints_and_skips_missing_ones():
     assert len([x for x in limbs.x if x is not None]) == 2  # only neck-shoulder is drawn
 
 
+def test_skeleton_rings_the_joints_where_the_detector_found_them():
+    kp = np.zeros((25, 3), np.float32)
+    kp[Body25.NECK] = (12, 8, 0.9)
+    kp[Body25.R_SHOULDER] = (8, 9, 0.7)
+    found = kp.copy()
+    found[Body25.R_SHOULDER, 0] = 10  # moved by 2 px
+    fig = viz.skeleton_figure(random_image(), kp, detected=found)
+    rings = [t for t in fig.data if getattr(t, "marker", None) is not None and t.marker.symbol == "circle-open"]
+    assert len(rings) == 1 and list(rings[0].text) == ["R_SHOULDER"] and list(rings[0].x) == [10]
+    joints = [t for t in fig.data if getattr(t, "text", None) is not None and t is not rings[0]][0]
+    assert list(joints.text) == ["NECK", "R_SHOULDER"]
+
+
 def test_overlay_mask_opacity():
     img = np.zeros((H, W, 3), np.uint8)
     mask = np.zeros((H, W), np.uint8)

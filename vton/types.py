@@ -281,6 +281,8 @@ class Person:
     parse_agnostic: np.ndarray  # uint8 (H, W) CIHP labels with the garment region removed
     sources: dict[str, Source] = field(default_factory=dict)  # field name -> where it came from
     notes: list[str] = field(default_factory=list)  # warnings for the user ("2 people found, used the largest")
+    # the pose detector's own joint positions, before they were moved to OpenPose's (None if never moved)
+    detected_keypoints: np.ndarray | None = None
 
     @property
     def size(self) -> Size:

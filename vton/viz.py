@@ -304,17 +304,30 @@ def parse_legend(parse: np.ndarray) -> list[LegendEntry]:
 
 
 def skeleton_figure(
-    image: np.ndarray, keypoints: np.ndarray, min_confidence: float = 0.05, opacity: float = 1.0, height: int = 520
+    image: np.ndarray, keypoints: np.ndarray, min_confidence: float = 0.05, opacity: float = 1.0, height: int = 520,
+    detected: np.ndarray | None = None,
 ) -> go.Figure:
     """The photo with its BODY_25 skeleton; hovering a joint shows its name, position and confidence.
 
     Joints with confidence below ``min_confidence`` (missing ones are ``(0, 0, 0)``) are not drawn.
+    ``detected`` (the detector's own positions, `Person.detected_keypoints`) adds a hollow ring
+    where each moved joint was found and a thin line to where it was moved.
     """
     check_image(image)
     kp = check_keypoints(keypoints)
     size = image.shape[:2]
     fig = go.Figure(go.Image(source=_data_uri(image), hoverinfo="skip", opacity=opacity))
     seen = kp[:, 2] >= min_confidence
+    if detected is not None:
+        det = check_keypoints(detected)
+        moved = np.flatnonzero(seen & (det[:, 2] >= min_confidence) & (np.abs(det[:, :2] - kp[:, :2]).max(axis=1) > 0.5))
+        fig.add_trace(go.Scatter(x=[v for i in moved for v in (det[i, 0], kp[i, 0], None)],
+                                 y=[v for i in moved for v in (det[i, 1], kp[i, 1], None)], mode="lines",
+                                 line=dict(color="white", width=1, dash="dot"), hoverinfo="skip", showlegend=False))
+        fig.add_trace(go.Scatter(
+            x=det[moved, 0], y=det[moved, 1], mode="markers", text=[Body25(i).name for i in moved], showlegend=False,
+            marker=dict(size=9, symbol="circle-open", color="white", line=dict(width=2)),
+            hovertemplate="%{text} as MediaPipe found it<br>x=%{x:.1f}, y=%{y:.1f}<extra></extra>"))
     lx, ly = [], []
     for a, b in BODY25_EDGES:
         if seen[a] and seen[b]:

@@ -4,7 +4,8 @@ Files written to ``--out`` (each atomically, and only after every map was comput
 
 ============================  ===================================================
 ``person.png``                the photo as read (EXIF-rotated, RGB)
-``keypoints.json``            BODY_25 keypoints, OpenPose 1.3 JSON
+``keypoints.json``            BODY_25 keypoints, OpenPose 1.3 JSON (joints in OpenPose's places)
+``keypoints_mediapipe.json``  the same before the move: where MediaPipe found the joints
 ``person_mask.png``           person mask, 0/255
 ``parse.png``                 CIHP labels, P-mode PNG with VITON-HD's palette
 ``densepose.png``             IUV (I part index, U, V), see `vton.preprocess.densepose`
@@ -62,6 +63,8 @@ def preprocess(args: argparse.Namespace) -> int:
     out: Path = args.out
     io.atomic_save_image(out / "person.png", person.image)
     io.atomic_save_json(out / "keypoints.json", io.keypoints_to_openpose_json(person.keypoints))
+    if person.detected_keypoints is not None:
+        io.atomic_save_json(out / "keypoints_mediapipe.json", io.keypoints_to_openpose_json(person.detected_keypoints))
     io.atomic_save_image(out / "person_mask.png", person.person_mask)
     io.atomic_save_label_png(out / "parse.png", person.parse)
     io.atomic_save_image(out / "densepose.png", person.densepose)

@@ -139,6 +139,7 @@ class PoseResult:
     keypoints: np.ndarray  # float32 (25, 3) BODY_25 in pixels, (0, 0, 0) where missing
     landmarks: np.ndarray  # float32 (33, 4) MediaPipe (x px, y px, z, visibility), unfiltered
     segmentation: np.ndarray  # float32 (H, W) person probability in [0, 1]
+    detected: np.ndarray | None = None  # float32 (25, 3) the flip-tested MediaPipe joints, before `to_openpose`
 
 
 def landmarks_to_body25(lm: np.ndarray, size: tuple[int, int], min_visibility: float = MIN_VISIBILITY) -> np.ndarray:

@@ -161,7 +161,7 @@ class Preprocessor:
         lap("agnostic")
         return Person(image=image, keypoints=pose.keypoints, person_mask=person_mask, parse=parse,
                       densepose=densepose, agnostic=agn.image, agnostic_mask=agn.mask, parse_agnostic=agn.parse,
-                      sources=sources, notes=notes)
+                      sources=sources, notes=notes, detected_keypoints=pose.detected if self.openpose_offsets else None)
 
     def keypoints(self, image: np.ndarray, notes: list[str] | None = None) -> np.ndarray:
         """Only step 1: the BODY_25 keypoints ``float32 (25, 3)`` of the photo's most prominent person.
@@ -214,9 +214,7 @@ class Preprocessor:
             raise InputError(f"the person is too small in the photo ({sw:.0f} px between the shoulders); "
                              "crop the photo around the person")
         kp = _flip_tested(det, image, pose)
-        if self.openpose_offsets:
-            kp = to_openpose(kp)
-        return replace(pose, keypoints=kp)
+        return replace(pose, keypoints=to_openpose(kp) if self.openpose_offsets else kp, detected=kp)
 
     # ------------------------------------------------------------------ cloth
 
