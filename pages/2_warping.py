@@ -14,12 +14,18 @@ st.caption("FlowWarpNet predicts a sampling flow coarse to fine: `warped(p) = cl
            f"in pixels of the working size ({s.size[0]} x {s.size[1]}), with one colour scale for every level.")
 
 
-def fold_stats(flow: np.ndarray) -> tuple[np.ndarray, float]:
-    """Fold mask (Jacobian determinant <= 0) of a (2, h, w) flow, and its share of pixels."""
+def fold_stats(flow: np.ndarray, garment: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Fold mask (Jacobian determinant <= 0) of a (2, h, w) flow, and its share of the garment's pixels.
+
+    ``garment`` (any size, resized to the flow's) is where the warped cloth lands; the share is
+    over all pixels without it. Inside the garment is what `eval warp` and the model card count.
+    """
     from vton.warp.ops import fold_mask
 
     folds = fold_mask(torch.from_numpy(flow)[None])[0, 0].numpy()
-    return folds.astype(np.uint8), float(folds.mean())
+    region = None if garment is None else viz.resize(garment.astype(np.float32), folds.shape) > 0.5
+    share = float(folds[region].mean()) if region is not None and region.any() else float(folds.mean())
+    return folds.astype(np.uint8), share
 
 
 def epe(flow: np.ndarray, gt: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, float]:
@@ -51,10 +57,13 @@ if prep is not None:
         st.caption(f"Warper ran in {view.seconds * 1000:.0f} ms. Colour: hue = direction, saturation = length; "
                    f"full colour = {max_px:.1f} px (shared by all levels).")
         cols = st.columns(len(flows) + 1)
+        garment = view.warped_mask > 0.5
         for col, f, name in zip(cols, flows, names):
-            _, share = fold_stats(f)
+            _, share = fold_stats(f, garment)
             ui.image(viz.flow_to_color(f, s.size, max_px), name, container=col, key=f"flow_{name.split()[1]}")
-            col.metric("folded", f"{share:.2%}", label_visibility="visible")
+            col.metric("folded", f"{share:.2%}", label_visibility="visible",
+                       help="share of the warped garment's pixels where the flow folds (det J <= 0), the model "
+                            "card's measure; outside the garment the flow samples nothing that is kept")
         cols[-1].image(viz.color_wheel(96), caption=f"key: rim = {max_px:.1f} px", width=96)
 
         tabs = st.tabs(names)
@@ -67,7 +76,7 @@ if prep is not None:
                                                       max_arrows=20, title=f"{name}: where each pixel samples the cloth"),
                                     width="stretch", key=f"quiver_{name}", config={"displaylogo": False})
                 with c2:
-                    folds, share = fold_stats(f)
+                    folds, share = fold_stats(f, garment)
                     sc = st.columns(2)
                     ui.image(viz.warp_image(cloth.image, f, padding="border"), f"Cloth warped by {name}",
                              container=sc[0], key=f"warped_{name.split()[1]}")
@@ -75,7 +84,7 @@ if prep is not None:
                                                mask=view.warped_mask > 0.5),
                              "Deformed grid over the person", container=sc[1], key=f"grid_{name.split()[1]}")
                     ui.image(viz.overlay_mask(person.image, folds, (255, 0, 0), 0.8),
-                             f"Fold map (det J <= 0): {share:.2%} of pixels", container=sc[0],
+                             f"Fold map (det J <= 0): {share:.2%} of the garment", container=sc[0],
                              key=f"folds_{name.split()[1]}")
         st.plotly_chart(viz.magnitude_histogram(dict(zip(names, flows)), s.size), width="stretch", key="hist",
                         config={"displaylogo": False})
@@ -97,7 +106,7 @@ if prep is not None:
     with ui.guard("TPS baseline"):
         tps = stages.tps_stage(prep.key, person, cloth)
         cols = st.columns(4)
-        tps_folds, tps_share = fold_stats(tps.flow)
+        tps_folds, tps_share = fold_stats(tps.flow, tps.warped_mask > 0)
         over = viz.overlay_mask(person.agnostic, tps.warped_mask, (0, 0, 0), 0.0)
         over[tps.warped_mask > 0] = tps.warped_cloth[tps.warped_mask > 0]
         ui.image(over, f"TPS warp over the agnostic ({tps.seconds * 1000:.0f} ms)", container=cols[0], key="tps")
