@@ -6,6 +6,10 @@ the posterior. It trains on random crops (default 128x96, a quarter of 256x192):
 network is convolutional, so it learns the same thing four times cheaper. At the end the config's ``scaling_factor`` is set to ``1 / std`` of the
 posterior means over (up to) 64 training images, so scaled latents have unit variance
 as the diffusion schedule assumes (Stable Diffusion's 0.18215 was found the same way).
+
+``init`` starts from an existing VAE folder instead; with ``decoder_only`` only its decoder
+learns (the encoder, hence the latents and any UNet trained on them, stay as they were, and
+so does the scaling factor), the way Stable Diffusion's ft-MSE VAE was made.
 """
 from __future__ import annotations
 
@@ -147,16 +151,16 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
                         drop_last=len(data) >= cfg.batch_size)
     if cfg.decoder_only and not cfg.init:
         raise InputError("decoder-only training needs a VAE to start from (--init)")
+    if cfg.init and cfg.vae:
+        raise InputError("--model describes a new VAE; it cannot change the architecture of --init")
     if cfg.init:
         from vton.diffusion.vae import load_vae
 
         vae = load_vae(cfg.init).train().requires_grad_(True)
-        if cfg.vae:
-            raise InputError("--model describes a new VAE; it cannot change the architecture of --init")
     else:
         vae = AutoencoderKL(**(small_vae_config() | cfg.vae))
         start_with_small_variance(vae)
-    if cfg.decoder_only:  # Stable Diffusion's ft-MSE VAE was made this way: the same latents, a better decoder
+    if cfg.decoder_only:  # the same latents, a better decoder
         for module in (vae.encoder, vae.quant_conv):
             if module is not None:
                 module.requires_grad_(False)
