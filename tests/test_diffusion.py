@@ -142,6 +142,19 @@ def test_unet_save_load_round_trip(tmp_path):
 # ----------------------------------------------------------------------------- VAE
 
 
+def test_vae_loss_weighs_l1_and_mse_as_asked():
+    from vton.diffusion.train_vae import vae_loss
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(**(small_vae_config() | {"block_out_channels": (8, 8, 8, 8), "norm_num_groups": 4}))
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    g = lambda: torch.Generator().manual_seed(1)  # noqa: E731  the same posterior sample each time
+    l1, logs = vae_loss(vae, x, kl_weight=0.0, generator=g())
+    mse, logs_mse = vae_loss(vae, x, kl_weight=0.0, l1_weight=0.0, mse_weight=1.0, generator=g())
+    assert l1.item() == pytest.approx(logs["l1"]) and mse.item() == pytest.approx(logs_mse["mse"])
+    assert logs["mse"] == pytest.approx(logs_mse["mse"]) and logs["l1"] != pytest.approx(logs["mse"])
+
+
 def test_sd_shaped_vae_loads_from_a_local_folder(tmp_path):
     torch.manual_seed(0)
     AutoencoderKL(**sd_vae_config()).save_pretrained(tmp_path / "sd-vae")
@@ -412,7 +425,8 @@ def test_train_vae_train_unet_eval_and_resume_from_the_command_line(tmp_path, ca
     assert vae.config.scaling_factor != 1.0  # set from the latents' std
     # decoder-only fine-tuning keeps the encoder, so the latents (and a UNet trained on them) stay valid
     assert main(["train", "vae", "--data", str(data), "--out", str(tmp_path / "d"), "--size", "64x48", "--steps", "2",
-                 "--batch-size", "3", "--lr", "1e-2", "--init", str(tmp_path / "v" / "vae"), "--decoder-only"]) == 0
+                 "--batch-size", "3", "--lr", "1e-2", "--init", str(tmp_path / "v" / "vae"), "--decoder-only",
+                 "--l1-weight", "0", "--mse-weight", "10"]) == 0
     tuned = load_vae(tmp_path / "d" / "vae")
     assert tuned.config.scaling_factor == vae.config.scaling_factor
     assert all(torch.equal(a, b) for a, b in zip(vae.encoder.state_dict().values(), tuned.encoder.state_dict().values()))

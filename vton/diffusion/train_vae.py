@@ -45,16 +45,20 @@ class Reconstruction(torch.nn.Module):
 
 
 def vae_loss(vae: AutoencoderKL | torch.nn.Module, images: torch.Tensor, *, kl_weight: float = 1e-6, perceptual=None,
-             vgg_weight: float = 0.1, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """L1 reconstruction + KL (+ perceptual) of one batch ``(B, 3, H, W)``; returns ``(loss, logs)``.
+             vgg_weight: float = 0.1, generator: torch.Generator | None = None, l1_weight: float = 1.0,
+             mse_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """``l1_weight`` * L1 + ``mse_weight`` * MSE + KL (+ perceptual) of one batch ``(B, 3, H, W)``; returns ``(loss, logs)``.
 
-    ``vae`` is an `AutoencoderKL` or a (possibly DDP-wrapped) `Reconstruction` of one.
+    ``vae`` is an `AutoencoderKL` or a (possibly DDP-wrapped) `Reconstruction` of one. L1
+    gives the per-pixel median of what the latent leaves open, MSE the mean, which is what
+    PSNR rewards: where the latent cannot tell two colours apart, L1 picks one of them.
     """
     recon, kl = (Reconstruction(vae) if isinstance(vae, AutoencoderKL) else vae)(images, generator)
     l1 = F.l1_loss(recon, images)
+    mse = F.mse_loss(recon, images)
     kl = kl.mean() / images[0].numel()  # per pixel, like the L1
-    loss = l1 + kl_weight * kl
-    logs = {"l1": l1.item(), "kl": kl.item()}
+    loss = l1_weight * l1 + mse_weight * mse + kl_weight * kl
+    logs = {"l1": l1.item(), "mse": mse.item(), "kl": kl.item()}
     if perceptual is not None and vgg_weight > 0:
         p = perceptual(recon, images)
         loss = loss + vgg_weight * p
@@ -120,6 +124,8 @@ class TrainVAEConfig:
     vae: dict = field(default_factory=dict)  # small_vae_config overrides
     init: str | None = None  # start from this AutoencoderKL folder instead of a new small VAE
     decoder_only: bool = False  # train only the decoder of ``init``: its latents (and a UNet trained on them) stay valid
+    l1_weight: float = 1.0
+    mse_weight: float = 0.0
 
 
 class PersonImages(torch.utils.data.Dataset):
@@ -185,7 +191,7 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, cfg.steps, cfg.lr)
             with accelerator.accumulate(model), accelerator.autocast():
-                loss, logs = vae_loss(model, images, kl_weight=cfg.kl_weight,
+                loss, logs = vae_loss(model, images, kl_weight=cfg.kl_weight, l1_weight=cfg.l1_weight, mse_weight=cfg.mse_weight,
                                       perceptual=perceptual, vgg_weight=cfg.vgg_weight, generator=generator)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
