@@ -9,10 +9,8 @@ from its newest checkpoint, so re-running the command after an interruption cont
 
 1. synthetic data: a train split (seed 1) and a held-out test split (seed 999001, never
    used in training), VITON-HD layout, 256x192;
-2. the warper (``train warp``, in phases: plain, then with a growing fold penalty);
-3. the VAE (``train vae`` on L1, then the whole VAE fine-tuned on MSE);
-4. the UNet (``train unet``, composites from the trained warper, latents from the final VAE;
-   it writes the whole TryOnPipeline folder);
+2. the warper (``train warp``), 3. the VAE (``train vae``), 4. the UNet (``train unet``,
+   composites from the trained warper; it writes the whole TryOnPipeline folder);
 5. copy that folder into ``--dest`` with the warper and UNet stored in fp16;
 6. evaluate everything on the held-out split and write ``scores.json`` beside the weights.
 
@@ -43,9 +41,6 @@ SCALES = {
                 warp_phases=[["--steps", "2000"], ["--steps", "3000", "--fold-weight", "5"],
                              ["--steps", "4000", "--fold-weight", "15"]],
                 vae=["--batch-size", "8", "--crop", "64x48", "--steps", "4000"],
-                # then the whole VAE fine-tuned on MSE with a decaying learning rate: 23.0 -> 25.2 dB
-                vae_mse=["--batch-size", "8", "--crop", "64x48", "--lr", "3e-4", "--steps", "2000",
-                         "--l1-weight", "0", "--mse-weight", "10"],
                 unet=["--batch-size", "4", "--steps", "4500", "--lr", "4e-4", "--x0-crop", "8x6"]),
     "gpu": dict(n_train=6000, n_test=200, processes=1,
                 warp=["--size", "256x192", "--batch-size", "32", "--base-channels", "32"],
@@ -53,8 +48,6 @@ SCALES = {
                              ["--steps", "24000", "--fold-weight", "15"]],
                 vae=["--batch-size", "32", "--crop", "128x96", "--steps", "20000",
                      "--model", '{"block_out_channels": [64, 128, 256, 256], "layers_per_block": 2}'],
-                vae_mse=["--batch-size", "32", "--crop", "128x96", "--lr", "3e-4", "--steps", "4000",
-                         "--l1-weight", "0", "--mse-weight", "10"],
                 unet=["--batch-size", "32", "--steps", "40000",
                       "--model", '{"block_channels": [96, 192, 256], "layers_per_block": 2}']),
     # a smoke test of the recipe itself (tests/test_recipe.py): every step, tiny models, a few steps each
@@ -63,7 +56,6 @@ SCALES = {
                  warp_phases=[["--steps", "2"], ["--steps", "3", "--fold-weight", "5"]],
                  vae=["--batch-size", "2", "--crop", "32x32", "--steps", "2",
                       "--model", '{"block_out_channels": [8, 8, 8, 8], "norm_num_groups": 4}'],
-                 vae_mse=["--batch-size", "2", "--crop", "32x32", "--steps", "2", "--l1-weight", "0", "--mse-weight", "10"],
                  unet=["--batch-size", "2", "--steps", "2",
                        "--model", '{"block_channels": [16, 32], "attention_levels": [false, true], "heads": 2}']),
 }
@@ -183,13 +175,10 @@ def main() -> int:
     if "vae" in want and not (work / "vae" / "vae").is_dir():
         run(vton("train", "vae", "--data", str(data), "--out", str(work / "vae"), "--size", a.size, "--seed", "0",
                  "--resume", "--save-every", "200", *s["vae"]), log)
-    torchrun = str(Path(sys.executable).with_name("torchrun"))
-    launcher = [torchrun, "--nproc_per_node", str(s["processes"]), "-m", "vton"] if s["processes"] > 1 else vton()
-    if "vae" in want and not (work / "vae_mse" / "vae").is_dir():
-        run([*launcher, "train", "vae", "--data", str(data), "--out", str(work / "vae_mse"), "--size", a.size,
-             "--seed", "0", "--resume", "--save-every", "500", "--init", str(work / "vae" / "vae"), *s["vae_mse"]], log)
     if "unet" in want and not (work / "unet" / "pipeline").is_dir():
-        run([*launcher, "train", "unet", "--data", str(data), "--vae", str(work / "vae_mse" / "vae"),
+        torchrun = str(Path(sys.executable).with_name("torchrun"))
+        launcher = [torchrun, "--nproc_per_node", str(s["processes"]), "-m", "vton"] if s["processes"] > 1 else vton()
+        run([*launcher, "train", "unet", "--data", str(data), "--vae", str(work / "vae" / "vae"),
                  "--warp", str(work / "warp" / "final"), "--composite", "warp", "--out", str(work / "unet"),
                  "--size", a.size, "--seed", "0", "--resume", "--save-every", "100", *s["unet"]], log)
     if "export" in want:
