@@ -23,10 +23,10 @@ import numpy as np
 
 from vton.data.synth import generate_pair
 from vton.errors import InputError
-from vton.preprocess.detect import _SIDES, OPENPOSE_OFFSETS, openpose_frames, to_openpose
+from vton.preprocess.detect import OPENPOSE_MOVED, OPENPOSE_OFFSETS, openpose_frames, to_openpose
 from vton.preprocess.pipeline import Preprocessor
 
-JOINTS = [j for pair in _SIDES.values() for j in pair]
+JOINTS = [j for pair in OPENPOSE_MOVED.values() for j in pair]
 
 
 def collect(pre: Preprocessor, seeds, size) -> tuple[np.ndarray, np.ndarray]:
@@ -44,13 +44,13 @@ def collect(pre: Preprocessor, seeds, size) -> tuple[np.ndarray, np.ndarray]:
 
 def fit(found: np.ndarray, drawn: np.ndarray) -> dict[str, tuple[float, float]]:
     """Median ``(along, outward)`` displacement per joint pair, in shoulder widths."""
-    samples: dict[str, list] = {name: [] for name in _SIDES}
+    samples: dict[str, list] = {name: [] for name in OPENPOSE_MOVED}
     for kp, truth in zip(found, drawn):
         got = openpose_frames(kp)
         if got is None:
             continue
         sw, frames = got
-        for name, pair in _SIDES.items():
+        for name, pair in OPENPOSE_MOVED.items():
             for j in pair:
                 if kp[j, 2] > 0 and truth[j, 2] > 0:
                     d = (truth[j, :2] - kp[j, :2]) / sw

@@ -213,7 +213,7 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
     check_replicas_agree(accelerator, model)
     accelerator.end_training()
 
-    final = vae.eval().requires_grad_(True)
+    final = vae.eval()
     if not cfg.decoder_only:  # a new encoder: scale its latents to unit variance (the decoder-only run keeps init's)
         sample = torch.stack([data[i] for i in range(min(64, len(data)))]).to(accelerator.device)
         final.register_to_config(scaling_factor=1.0 / max(latent_std(final, sample), 1e-6))

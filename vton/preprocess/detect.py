@@ -72,14 +72,16 @@ OPENPOSE_OFFSETS: dict[str, tuple[float, float]] = {
 }
 """How far OpenPose's joints lie from MediaPipe's, in each joint's frame (see `openpose_frames`)."""
 
-_SIDES = {"shoulder": (Body25.R_SHOULDER, Body25.L_SHOULDER), "elbow": (Body25.R_ELBOW, Body25.L_ELBOW),
-          "wrist": (Body25.R_WRIST, Body25.L_WRIST), "hip": (Body25.R_HIP, Body25.L_HIP)}
+OPENPOSE_MOVED = {"shoulder": (Body25.R_SHOULDER, Body25.L_SHOULDER), "elbow": (Body25.R_ELBOW, Body25.L_ELBOW),
+                  "wrist": (Body25.R_WRIST, Body25.L_WRIST), "hip": (Body25.R_HIP, Body25.L_HIP)}
+"""The joints `to_openpose` moves, as (subject's right, left) per `OPENPOSE_OFFSETS` key."""
+
 _PARENT = {Body25.R_ELBOW: Body25.R_SHOULDER, Body25.L_ELBOW: Body25.L_SHOULDER,
            Body25.R_WRIST: Body25.R_ELBOW, Body25.L_WRIST: Body25.L_ELBOW}
 
 
 def openpose_frames(kp: np.ndarray) -> tuple[float, dict[int, tuple[np.ndarray, np.ndarray]]] | None:
-    """Shoulder width and, per joint of `_SIDES`, two unit vectors ``(along, outward)`` in pixels.
+    """Shoulder width and, per joint of `OPENPOSE_MOVED`, two unit vectors ``(along, outward)`` in pixels.
 
     Shoulders and hips: ``along`` points down the body (perpendicular to the shoulder line),
     ``outward`` along the shoulder line away from the body's middle. Elbows and wrists:
@@ -95,7 +97,7 @@ def openpose_frames(kp: np.ndarray) -> tuple[float, dict[int, tuple[np.ndarray, 
     across = (ls[:2] - rs[:2]) / sw  # subject's right -> left
     down = np.array([-across[1], across[0]])
     frames: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for name, (right, left) in _SIDES.items():
+    for name, (right, left) in OPENPOSE_MOVED.items():
         for joint, side in ((right, -1.0), (left, 1.0)):
             if name in ("shoulder", "hip"):
                 frames[joint] = (down, side * across)
@@ -119,7 +121,7 @@ def to_openpose(kp: np.ndarray, offsets: dict[str, tuple[float, float]] = OPENPO
         return kp.copy()
     sw, frames = got
     out = kp.copy()
-    for name, (right, left) in _SIDES.items():
+    for name, (right, left) in OPENPOSE_MOVED.items():
         along, outward = offsets[name]
         for joint in (right, left):
             if kp[joint, 2] > 0:
