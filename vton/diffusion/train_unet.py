@@ -223,7 +223,7 @@ def train(cfg: TrainUNetConfig, progress=None) -> Path:
     (plus ``cfg.out/pipeline`` when a warper is given). Returns the final UNet folder."""
     from vton.data import TryOnDataset
     from vton.tensors import collate
-    from vton.train.common import check_replicas_agree, export_final, latest_checkpoint, load_checkpoint, make_accelerator, save_checkpoint
+    from vton.train.common import export_final, finish_training, latest_checkpoint, load_checkpoint, make_accelerator, save_checkpoint
 
     out = Path(cfg.out)
     accelerator = make_accelerator(cfg.seed, mixed_precision=cfg.mixed_precision, log_dir=out / "logs",
@@ -308,8 +308,7 @@ def train(cfg: TrainUNetConfig, progress=None) -> Path:
             if step >= cfg.steps:
                 break
 
-    check_replicas_agree(accelerator, unet)
-    accelerator.end_training()
+    finish_training(accelerator, unet)
     final = ema if ema is not None else accelerator.unwrap_model(unet)
     if accelerator.is_main_process:
         export_final(out / "unet", final)

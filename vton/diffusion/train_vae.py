@@ -145,7 +145,7 @@ class PersonImages(torch.utils.data.Dataset):
 
 def train(cfg: TrainVAEConfig, progress=None) -> Path:
     """Train the small VAE; writes checkpoints under ``cfg.out`` and the final ``cfg.out/vae``."""
-    from vton.train.common import check_replicas_agree, export_final, latest_checkpoint, load_checkpoint, make_accelerator, save_checkpoint
+    from vton.train.common import export_final, finish_training, latest_checkpoint, load_checkpoint, make_accelerator, save_checkpoint
 
     out = Path(cfg.out)
     accelerator = make_accelerator(cfg.seed, mixed_precision=cfg.mixed_precision, log_dir=out / "logs",
@@ -210,8 +210,7 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
                                 accelerator=accelerator)
             if step >= cfg.steps:
                 break
-    check_replicas_agree(accelerator, model)
-    accelerator.end_training()
+    finish_training(accelerator, model)
 
     final = vae.eval()
     if not cfg.decoder_only:  # a new encoder: scale its latents to unit variance (the decoder-only run keeps init's)

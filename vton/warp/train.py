@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from vton.errors import InputError
 from vton.tensors import TryOnBatch, collate
-from vton.train.common import Progress, check_replicas_agree, export_final, latest_checkpoint, load_checkpoint, make_accelerator, save_checkpoint
+from vton.train.common import Progress, export_final, finish_training, latest_checkpoint, load_checkpoint, make_accelerator, save_checkpoint
 from vton.types import DEFAULT_SIZE, Size
 from vton.warp.losses import WarpLossWeights, warp_losses
 from vton.warp.network import FlowWarpNet, WarpOutput
@@ -258,12 +258,8 @@ def train_warp(config: WarpTrainConfig, progress: Progress | None = None) -> War
         epoch += 1
 
     # 5. final export
-    accelerator.wait_for_everyone()
-    check_replicas_agree(accelerator, model)
-    final = None
-    if main:
-        final = export_final(out_dir / "final", accelerator.unwrap_model(model))
-    accelerator.end_training()
+    finish_training(accelerator, model)
+    final = export_final(out_dir / "final", accelerator.unwrap_model(model)) if main else None
     return WarpTrainResult(final, step, last, first, time.perf_counter() - started, accelerator.num_processes)
 
 
