@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from diffusers import AutoencoderKL
 
 from vton.diffusion.pipeline import TryOnPipeline, default_scheduler, load_pipeline
@@ -153,6 +154,34 @@ def test_vae_loss_weighs_l1_and_mse_as_asked():
     mse, logs_mse = vae_loss(vae, x, kl_weight=0.0, l1_weight=0.0, mse_weight=1.0, generator=g())
     assert l1.item() == pytest.approx(logs["l1"]) and mse.item() == pytest.approx(logs_mse["mse"])
     assert logs["mse"] == pytest.approx(logs_mse["mse"]) and logs["l1"] != pytest.approx(logs["mse"])
+
+
+def test_colour_term_trains_latent_channels_toward_the_cells_mean_colour():
+    from vton.diffusion.train_vae import colour_target, vae_loss
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(**(small_vae_config() | {"block_out_channels": (8, 8, 8, 8), "norm_num_groups": 4}))
+    x = torch.rand(2, 3, 32, 24) * 2 - 1
+    target = colour_target(x)
+    assert target.shape == (2, 3, 4, 3)
+    assert torch.allclose(target[0, :, 1, 2], x[0, :, 8:16, 16:24].mean(dim=(1, 2)))
+
+    def colour_error() -> float:
+        with torch.no_grad():
+            return F.l1_loss(vae.encode(x).latent_dist.mean[:, :3], target).item()
+
+    plain, logs = vae_loss(vae, x, kl_weight=0.0, generator=torch.Generator().manual_seed(1))
+    with_colour, logs_c = vae_loss(vae, x, kl_weight=0.0, colour_weight=2.0, generator=torch.Generator().manual_seed(1))
+    assert "colour" not in logs and logs_c["colour"] == pytest.approx(colour_error(), rel=1e-5)
+    assert with_colour.item() == pytest.approx(plain.item() + 2.0 * logs_c["colour"], rel=1e-5)
+    before = colour_error()
+    optimizer = torch.optim.Adam(vae.parameters(), lr=1e-3)
+    for _ in range(30):  # only the colour term: the encoder alone must move toward the thumbnail
+        loss, _ = vae_loss(vae, x, kl_weight=0.0, l1_weight=0.0, colour_weight=1.0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert colour_error() < 0.5 * before
 
 
 def test_sd_shaped_vae_loads_from_a_local_folder(tmp_path):

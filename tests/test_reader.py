@@ -162,6 +162,15 @@ def test_native_size_reads_the_files_unchanged(original):
     np.testing.assert_array_equal(pair.cloth.mask, mask)
 
 
+def test_person_image_alone_equals_the_pairs_photo(original):
+    for size in ((H, W), (H // 2, W // 2)):
+        reader = VitonHD(original, size=size)
+        np.testing.assert_array_equal(reader.person_image(0), reader[0].person.image)
+        np.testing.assert_array_equal(reader.person_image(-1), reader[-1].person.image)
+    with pytest.raises(IndexError):
+        reader.person_image(len(reader))
+
+
 def test_files_match_by_stem_whatever_the_extension(original):
     d = original / "test" / "image"
     image = vio.load_image(d / "000001_00.jpg", min_side=1)

@@ -262,6 +262,16 @@ class VitonHD(Sequence[Pair]):
         return Pair(name=name, cloth_name=cloth_name, person=self._person(name), cloth=self._cloth(cloth_name),
                     truth=self._truth(name) if own_cloth else GroundTruth())
 
+    def person_image(self, index: int) -> np.ndarray:
+        """The person photo of pair ``index`` alone, ``uint8 (H, W, 3)`` at ``size``.
+
+        What an image-only consumer (the VAE) needs, without reading and deriving the
+        other maps as ``self[index]`` does.
+        """
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"pair {index} out of range for {len(self)} pairs")
+        return self._read_image("image", self.pairs[index][0])
+
     # ------------------------------------------------------------------------- per item
 
     def _read_image(self, kind: str, name: str) -> np.ndarray:

@@ -194,6 +194,9 @@ def add_train_vae_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--l1-weight", type=float, default=1.0)
     p.add_argument("--mse-weight", type=float, default=0.0,
                    help="weight of a mean-squared-error term (PSNR's own measure; e.g. 10 with --l1-weight 0)")
+    p.add_argument("--colour-weight", type=float, default=0.0,
+                   help="weight of the term asking latent channels 0-2 to hold each 8x8 cell's mean colour "
+                        "(keeps the small VAE from losing colour; 1 in the embedded recipe)")
     p.add_argument("--init", type=Path, default=None, help="start from this AutoencoderKL folder")
     p.add_argument("--decoder-only", action="store_true",
                    help="train only the decoder of --init, so its latents (and a UNet trained on them) stay the same")
@@ -206,7 +209,8 @@ def train_vae(args: argparse.Namespace) -> int:
 
     cfg = TrainVAEConfig(**_common_train_config(args), kl_weight=args.kl_weight, vae=args.model, crop=args.crop,
                          init=str(args.init) if args.init else None, decoder_only=args.decoder_only,
-                         l1_weight=args.l1_weight, mse_weight=args.mse_weight)
+                         l1_weight=args.l1_weight, mse_weight=args.mse_weight,
+                         colour_weight=args.colour_weight)
     final = train(cfg, progress=_bar("train vae"))
     print(json.dumps({"final": str(final)}))
     return 0

@@ -52,7 +52,7 @@ def evaluate_vae(data: str, vae_folder: str, *, size: Size = DEFAULT_SIZE, split
     psnrs, ssims = [], []
     t0 = time.perf_counter()
     for start in range(0, n, batch_size):
-        images = [reader[i].person.image for i in range(start, min(n, start + batch_size))]
+        images = [reader.person_image(i) for i in range(start, min(n, start + batch_size))]
         x = torch.stack([image_to_tensor(im) for im in images]).to(device)
         with torch.no_grad():
             recon = decode(vae, encode(vae, x))
