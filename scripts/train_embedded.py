@@ -139,6 +139,20 @@ def checkpoint_step(out: Path) -> int:
     return json.loads((ckpt / "state.json").read_text())["step"] if ckpt else 0
 
 
+def portable(value):
+    """``value`` (a JSON tree) with paths inside the repository written relative to it.
+
+    The scores are committed beside the weights: they should not name this machine's folders.
+    """
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    if isinstance(value, str) and Path(value).is_absolute() and Path(value).is_relative_to(ROOT):
+        return Path(value).relative_to(ROOT).as_posix()
+    return value
+
+
 def vton(*args: str) -> list[str]:
     return [sys.executable, "-m", "vton", *args]
 
@@ -199,7 +213,7 @@ def main() -> int:
             out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
             if out.returncode != 0:
                 sys.exit(f"evaluation {name} failed:\n{out.stderr[-2000:]}")
-            scores[name] = last_json(out.stdout)
+            scores[name] = portable(last_json(out.stdout))
             print(json.dumps(scores[name]))
         from vton.io import atomic_save_json
 

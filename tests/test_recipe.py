@@ -50,3 +50,12 @@ def test_the_recipe_trains_exports_and_evaluates_everything(tmp_path):
     again = recipe(tmp_path, "data", "warp", "vae", "unet")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "$ " not in again.stdout
+
+
+def test_scores_name_repository_paths_relative_to_it():
+    from scripts.train_embedded import ROOT, portable
+
+    scores = {"vae": str(ROOT / "assets" / "weights"), "notes": [str(ROOT / "runs" / "x")], "psnr": 27.0,
+              "elsewhere": "/data/vitonhd", "word": "network"}
+    assert portable(scores) == {"vae": "assets/weights", "notes": ["runs/x"], "psnr": 27.0,
+                                "elsewhere": "/data/vitonhd", "word": "network"}
