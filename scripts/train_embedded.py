@@ -41,21 +41,25 @@ SCALES = {
                 warp_phases=[["--steps", "2000"], ["--steps", "3000", "--fold-weight", "5"],
                              ["--steps", "4000", "--fold-weight", "15"]],
                 # the colour term keeps the small VAE's latents from losing a colour axis (22.9 -> 25.2 dB at 2000 steps)
-                vae=["--batch-size", "8", "--crop", "64x48", "--steps", "6000", "--colour-weight", "1"],
+                vae=["--batch-size", "8", "--crop", "64x48", "--colour-weight", "1"],
+                # phases, each resumed from the last: lr 1e-3 decaying to 1e-4, then 3e-4 (1.2e-4 where it resumes) to 3e-5
+                vae_phases=[["--steps", "6000"], ["--steps", "9000", "--lr", "3e-4"]],
                 unet=["--batch-size", "4", "--steps", "4500", "--lr", "4e-4", "--x0-crop", "8x6"]),
     "gpu": dict(n_train=6000, n_test=200, processes=1,
                 warp=["--size", "256x192", "--batch-size", "32", "--base-channels", "32"],
                 warp_phases=[["--steps", "20000"], ["--steps", "22000", "--fold-weight", "5"],
                              ["--steps", "24000", "--fold-weight", "15"]],
-                vae=["--batch-size", "32", "--crop", "128x96", "--steps", "20000", "--colour-weight", "1",
+                vae=["--batch-size", "32", "--crop", "128x96", "--colour-weight", "1",
                      "--model", '{"block_out_channels": [64, 128, 256, 256], "layers_per_block": 2}'],
+                vae_phases=[["--steps", "20000"]],
                 unet=["--batch-size", "32", "--steps", "40000",
                       "--model", '{"block_channels": [96, 192, 256], "layers_per_block": 2}']),
     # a smoke test of the recipe itself (tests/test_recipe.py): every step, tiny models, a few steps each
     "tiny": dict(n_train=6, n_test=3, processes=1,
                  warp=["--size", "128x96", "--batch-size", "2", "--base-channels", "4"],
                  warp_phases=[["--steps", "2"], ["--steps", "3", "--fold-weight", "5"]],
-                 vae=["--batch-size", "2", "--crop", "32x32", "--steps", "2", "--colour-weight", "1",
+                 vae_phases=[["--steps", "2"], ["--steps", "3", "--lr", "3e-4"]],
+                 vae=["--batch-size", "2", "--crop", "32x32", "--colour-weight", "1",
                       "--model", '{"block_out_channels": [8, 8, 8, 8], "norm_num_groups": 4}'],
                  unet=["--batch-size", "2", "--steps", "2",
                        "--model", '{"block_channels": [16, 32], "attention_levels": [false, true], "heads": 2}']),
@@ -189,9 +193,11 @@ def main() -> int:
                          "--save-every", "100", *s["warp"], *phase), log)
     torchrun = str(Path(sys.executable).with_name("torchrun"))
     launcher = [torchrun, "--nproc_per_node", str(s["processes"]), "-m", "vton"] if s["processes"] > 1 else vton()
-    if "vae" in want and not (work / "vae" / "vae").is_dir():
-        run([*launcher, "train", "vae", "--data", str(data), "--out", str(work / "vae"), "--size", a.size, "--seed", "0",
-             "--resume", "--save-every", "200", *s["vae"]], log)
+    if "vae" in want:
+        for phase in s["vae_phases"]:
+            if checkpoint_step(work / "vae") < int(phase[phase.index("--steps") + 1]):
+                run([*launcher, "train", "vae", "--data", str(data), "--out", str(work / "vae"), "--size", a.size,
+                     "--seed", "0", "--resume", "--save-every", "200", *s["vae"], *phase], log)
     if "unet" in want and not (work / "unet" / "pipeline").is_dir():
         run([*launcher, "train", "unet", "--data", str(data), "--vae", str(work / "vae" / "vae"),
                  "--warp", str(work / "warp" / "final"), "--composite", "warp", "--out", str(work / "unet"),
