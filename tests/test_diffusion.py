@@ -194,6 +194,20 @@ def test_sd_shaped_vae_loads_from_a_local_folder(tmp_path):
     assert z.shape == (1, 4, 2, 2)
 
 
+def test_per_channel_latent_statistics_centre_and_scale_each_channel():
+    from vton.diffusion.train_vae import normalise_latents
+
+    vae = tiny_vae()
+    x = torch.rand(6, 3, 32, 24) * 2 - 1
+    raw = vae.encode(x).latent_dist.mean
+    normalise_latents(vae, x)
+    assert vae.config.scaling_factor == 1.0 and len(vae.config.latents_mean) == 4
+    z = encode(vae, x)
+    assert torch.allclose(z.mean(dim=(0, 2, 3)), torch.zeros(4), atol=1e-5)
+    assert torch.allclose(z.std(dim=(0, 2, 3)), torch.ones(4), atol=1e-4)
+    assert torch.allclose(decode(vae, z), vae.decode(raw).sample, atol=1e-5)  # decode undoes it exactly
+
+
 def test_encode_scales_and_decode_unscales():
     vae = tiny_vae()
     x = torch.rand(2, 3, 32, 24) * 2 - 1

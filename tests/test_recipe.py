@@ -46,9 +46,10 @@ def test_the_recipe_trains_exports_and_evaluates_everything(tmp_path):
     warp_steps = [line for line in log.splitlines() if line.startswith("$ ") and " train warp " in line]
     assert len(warp_steps) == 2 and "--fold-weight 5" in warp_steps[1]
     vae_steps = [line for line in log.splitlines() if line.startswith("$ ") and " train vae " in line]
-    assert len(vae_steps) == 2 and all("--colour-weight 1" in line for line in vae_steps) and "--lr 3e-4" in vae_steps[1]
+    assert len(vae_steps) == 3 and all("--colour-weight 1" in line for line in vae_steps)
+    assert "--lr 3e-4" in vae_steps[1] and "--mse-weight 10" in vae_steps[2]
     vae_state = sorted((tmp_path / "work" / "vae" / "checkpoints").glob("step-*"))[-1].joinpath("state.json")
-    assert json.loads(vae_state.read_text())["step"] == 3
+    assert json.loads(vae_state.read_text())["step"] == 4
 
     # everything is done: a second run trains nothing
     again = recipe(tmp_path, "data", "warp", "vae", "unet")

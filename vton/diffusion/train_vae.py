@@ -119,6 +119,21 @@ def learning_rate(step: int, steps: int, peak: float) -> float:
 
 
 @torch.no_grad()
+def normalise_latents(vae: AutoencoderKL, images: torch.Tensor) -> None:
+    """Record each latent channel's mean and std over ``images`` (``latents_mean``/``latents_std``, scaling 1).
+
+    `vton.diffusion.vae.encode` then gives zero-mean, unit-variance latents per channel.
+    With the colour term the channels are far from zero-mean (channels 0-2 are a colour
+    thumbnail, so their means are the data's mean colour): started from pure noise
+    (strength 1), a UNet trained on such latents left a strong colour cast, because at
+    t ~ 999 the offset is all but invisible in x_t and the noise prediction must carry it.
+    """
+    z = vae.encode(images.to(vae.dtype)).latent_dist.mean.float()
+    vae.register_to_config(latents_mean=z.mean(dim=(0, 2, 3)).tolist(),
+                           latents_std=z.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist(), scaling_factor=1.0)
+
+
+@torch.no_grad()
 def latent_std(vae: AutoencoderKL, images: torch.Tensor) -> float:
     """Standard deviation of the (unscaled) posterior means of ``images``."""
     return float(vae.encode(images).latent_dist.mean.float().std())
@@ -249,7 +264,10 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
     final = vae.eval()
     if not cfg.decoder_only:  # a new encoder: scale its latents to unit variance (the decoder-only run keeps init's)
         sample = torch.stack([data[i] for i in range(min(64, len(data)))]).to(accelerator.device)
-        final.register_to_config(scaling_factor=1.0 / max(latent_std(final, sample), 1e-6))
+        if cfg.colour_weight > 0:
+            normalise_latents(final, sample)
+        else:
+            final.register_to_config(scaling_factor=1.0 / max(latent_std(final, sample), 1e-6))
     if accelerator.is_main_process:
         export_final(out / "vae", final)
     return out / "vae"

@@ -120,6 +120,15 @@ def _shift(vae: AutoencoderKL) -> float:
     return float(vae.config.shift_factor or 0.0)
 
 
+def _channel_stats(vae: AutoencoderKL, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(mean, std)`` shaped ``(1, C, 1, 1)`` from the config's ``latents_mean`` / ``latents_std``, if it has both."""
+    mean, std = getattr(vae.config, "latents_mean", None), getattr(vae.config, "latents_std", None)
+    if mean is None or std is None:
+        return None
+    as_tensor = lambda v: torch.tensor(v, dtype=like.dtype, device=like.device).view(1, -1, 1, 1)  # noqa: E731
+    return as_tensor(mean), as_tensor(std)
+
+
 def encode(vae: AutoencoderKL, images: torch.Tensor, *, sample: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
     """Images ``(B, 3, H, W)`` in ``[-1, 1]`` (H, W divisible by 8) -> scaled latents ``(B, 4, H/8, W/8)``.
 
@@ -131,6 +140,8 @@ def encode(vae: AutoencoderKL, images: torch.Tensor, *, sample: bool = False, ge
         raise ValueError(f"image size {tuple(images.shape[-2:])} is not divisible by the VAE factor {VAE_FACTOR}")
     posterior = vae.encode(images.to(vae.dtype)).latent_dist
     z = posterior.sample(generator) if sample else posterior.mean
+    if (stats := _channel_stats(vae, z)) is not None:  # per-channel statistics, as diffusers' SDXL pipelines use them
+        return (z - stats[0]) * vae.config.scaling_factor / stats[1]
     return (z - _shift(vae)) * vae.config.scaling_factor
 
 
@@ -142,5 +153,9 @@ def decode(vae: AutoencoderKL, latents: torch.Tensor) -> torch.Tensor:
     """
     if latents.ndim != 4 or latents.shape[1] != LATENT_CHANNELS:
         raise ValueError(f"decode expects latents (B, {LATENT_CHANNELS}, h, w), got {tuple(latents.shape)}")
-    z = latents.to(vae.dtype) / vae.config.scaling_factor + _shift(vae)
+    z = latents.to(vae.dtype)
+    if (stats := _channel_stats(vae, z)) is not None:
+        z = z * stats[1] / vae.config.scaling_factor + stats[0]
+    else:
+        z = z / vae.config.scaling_factor + _shift(vae)
     return vae.decode(z).sample
