@@ -40,7 +40,7 @@ SCALES = {
                 # phases, each resumed from the last: plain, then a growing fold penalty (folds 5.8% -> 0.5%)
                 warp_phases=[["--steps", "2000"], ["--steps", "3000", "--fold-weight", "5"],
                              ["--steps", "4000", "--fold-weight", "15"]],
-                # the colour term keeps the small VAE's latents from losing a colour axis (22.9 -> 25.2 dB at 2000 steps)
+                # the colour term keeps the small VAE's latents from losing a colour axis (22.8 -> 26.5 dB at 3000 steps)
                 vae=["--batch-size", "8", "--crop", "64x48", "--colour-weight", "1"],
                 # phases, each resumed from the last: L1 at lr 1e-3 decaying to 1e-4 (26.9 dB); L1 again at 3e-4
                 # (1.2e-4 where it resumes) to 3e-5 (26.9); then MSE, PSNR's own measure, at 3e-4 (8e-5 where it

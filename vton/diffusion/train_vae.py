@@ -6,6 +6,8 @@ the posterior. It trains on random crops (default 128x96, a quarter of 256x192):
 network is convolutional, so it learns the same thing four times cheaper. At the end the config's ``scaling_factor`` is set to ``1 / std`` of the
 posterior means over (up to) 64 training images, so scaled latents have unit variance
 as the diffusion schedule assumes (Stable Diffusion's 0.18215 was found the same way).
+With the colour term (``colour_weight``) each channel's mean and std are recorded
+instead (`normalise_latents`), since its channels 0-2 are far from zero-mean.
 
 ``init`` starts from an existing VAE folder instead; with ``decoder_only`` only its decoder
 learns (the encoder, hence the latents and any UNet trained on them, stay as they were, and
@@ -23,7 +25,7 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL
 from torch.utils.data import DataLoader
 
-from vton.diffusion.vae import small_vae_config
+from vton.diffusion.vae import VAE_FACTOR, small_vae_config
 from vton.errors import InputError
 from vton.types import DEFAULT_SIZE, Size
 
@@ -49,8 +51,6 @@ class Reconstruction(torch.nn.Module):
 
 def colour_target(images: torch.Tensor) -> torch.Tensor:
     """What the colour term asks latent channels 0-2 to hold: the mean RGB of each 8x8 cell, in ``[-1, 1]``."""
-    from vton.diffusion.vae import VAE_FACTOR
-
     return F.avg_pool2d(images, VAE_FACTOR)
 
 

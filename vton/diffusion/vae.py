@@ -2,8 +2,9 @@
 
 Convention (`vton.types`): images are ``(B, 3, H, W)`` in ``[-1, 1]``; latents are
 ``(B, 4, H/8, W/8)`` *already multiplied* by the VAE's ``scaling_factor`` (and
-shifted by ``shift_factor`` when the config has one), so they have roughly unit
-variance and the diffusion schedule applies to them as it is.
+shifted by ``shift_factor`` when the config has one, or centred and scaled per channel
+when it has ``latents_mean`` / ``latents_std``), so they have roughly unit variance and
+the diffusion schedule applies to them as it is.
 
 Any diffusers AutoencoderKL folder works (Stable Diffusion's VAE, scaling 0.18215);
 `small_vae_config` describes the small one we train from scratch for users without
@@ -116,15 +117,15 @@ def load_vae(folder: str | Path, *, device: torch.device | str = "cpu", dtype: t
     return vae.to(device).eval().requires_grad_(False)
 
 
-def _shift(vae: AutoencoderKL) -> float:
-    return float(vae.config.shift_factor or 0.0)
+def _normalisation(vae: AutoencoderKL, like: torch.Tensor) -> tuple[torch.Tensor | float, torch.Tensor | float]:
+    """``(offset, spread)`` with ``scaled = (z - offset) * scaling_factor / spread``.
 
-
-def _channel_stats(vae: AutoencoderKL, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """``(mean, std)`` shaped ``(1, C, 1, 1)`` from the config's ``latents_mean`` / ``latents_std``, if it has both."""
+    Per channel (shaped ``(1, C, 1, 1)``) from the config's ``latents_mean`` / ``latents_std``
+    when it has both, as diffusers' SDXL configs do; otherwise ``(shift_factor or 0, 1)``.
+    """
     mean, std = getattr(vae.config, "latents_mean", None), getattr(vae.config, "latents_std", None)
     if mean is None or std is None:
-        return None
+        return float(vae.config.shift_factor or 0.0), 1.0
     as_tensor = lambda v: torch.tensor(v, dtype=like.dtype, device=like.device).view(1, -1, 1, 1)  # noqa: E731
     return as_tensor(mean), as_tensor(std)
 
@@ -140,9 +141,8 @@ def encode(vae: AutoencoderKL, images: torch.Tensor, *, sample: bool = False, ge
         raise ValueError(f"image size {tuple(images.shape[-2:])} is not divisible by the VAE factor {VAE_FACTOR}")
     posterior = vae.encode(images.to(vae.dtype)).latent_dist
     z = posterior.sample(generator) if sample else posterior.mean
-    if (stats := _channel_stats(vae, z)) is not None:  # per-channel statistics, as diffusers' SDXL pipelines use them
-        return (z - stats[0]) * vae.config.scaling_factor / stats[1]
-    return (z - _shift(vae)) * vae.config.scaling_factor
+    offset, spread = _normalisation(vae, z)
+    return (z - offset) * vae.config.scaling_factor / spread
 
 
 def decode(vae: AutoencoderKL, latents: torch.Tensor) -> torch.Tensor:
@@ -154,8 +154,5 @@ def decode(vae: AutoencoderKL, latents: torch.Tensor) -> torch.Tensor:
     if latents.ndim != 4 or latents.shape[1] != LATENT_CHANNELS:
         raise ValueError(f"decode expects latents (B, {LATENT_CHANNELS}, h, w), got {tuple(latents.shape)}")
     z = latents.to(vae.dtype)
-    if (stats := _channel_stats(vae, z)) is not None:
-        z = z * stats[1] / vae.config.scaling_factor + stats[0]
-    else:
-        z = z / vae.config.scaling_factor + _shift(vae)
-    return vae.decode(z).sample
+    offset, spread = _normalisation(vae, z)
+    return vae.decode(z * spread / vae.config.scaling_factor + offset).sample
