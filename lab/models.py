@@ -27,10 +27,9 @@ def torch_dtype(name: str):
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the warper...")
 def load_warper(folder: str, device: str, dtype: str):
-    """`vton.warp.FlowWarpNet` from ``folder``, in eval mode on ``device``."""
-    FlowWarpNet = require("vton.warp", "FlowWarpNet")
-    net = FlowWarpNet.from_pretrained(folder)
-    return net.to(device=device, dtype=torch_dtype(dtype)).eval()
+    """Any warper folder (ours, or one written by ``python -m vton convert``), in eval mode on ``device``."""
+    load = require("vton.registry", "load_warper")
+    return load(folder, device=device, dtype=torch_dtype(dtype))
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the try-on pipeline...")
@@ -43,7 +42,7 @@ def load_pipeline(choice: ModelChoice):
     pipeline = require("vton.diffusion.pipeline", "TryOnPipeline", "load_pipeline", "default_scheduler")
     TryOnPipeline, load_folder, default_scheduler = pipeline
     load_vae = require("vton.diffusion.vae", "load_vae")
-    TryOnUNet = require("vton.diffusion.unet", "TryOnUNet")
+    load_denoiser = require("vton.registry", "load_denoiser")
     device, dtype = choice.device, torch_dtype(choice.dtype)
     if choice.pipeline:
         pipe = load_folder(choice.pipeline, device=device, dtype=dtype)
@@ -54,24 +53,11 @@ def load_pipeline(choice: ModelChoice):
                          "in the sidebar")
     warper = load_warper(choice.warper, choice.device, choice.dtype) if choice.warper else pipe.warper
     vae = load_vae(choice.vae, device=device, dtype=dtype) if choice.vae else pipe.vae
-    unet = _load_unet(TryOnUNet, choice.unet, device, dtype) if choice.unet else pipe.unet
+    unet = load_denoiser(choice.unet, device=device, dtype=dtype) if choice.unet else pipe.unet
     if pipe is None or choice.warper or choice.vae or choice.unet:
         pipe = TryOnPipeline(warper=warper, vae=vae, unet=unet,
                              scheduler=pipe.scheduler if pipe is not None else default_scheduler())
     return pipe
-
-
-def _load_unet(cls, folder: str, device, dtype):
-    if not Path(folder).is_dir():
-        raise InputError(f"UNet folder not found: {folder}")
-    try:
-        unet = cls.from_pretrained(folder, local_files_only=True, low_cpu_mem_usage=False)
-    except InputError:
-        raise
-    except (OSError, ValueError, RuntimeError, TypeError, KeyError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(f"cannot load the UNet in {folder}: {first}") from None
-    return unet.to(device=device, dtype=dtype).eval()
 
 
 @st.cache_data(show_spinner=False)
@@ -129,3 +115,27 @@ def describe_weights(choice: ModelChoice) -> str:
     replaced = [f"{n} from {getattr(choice, n)}" for n in ("warper", "vae", "unet") if getattr(choice, n)]
     return f"Using {where}" + (f", with {', '.join(replaced)}" if replaced else "") + \
         f" on {choice.device} ({choice.dtype})."
+
+
+AUTO_RUN_LIMIT_S = 20.0
+"""Above this estimated sampling time, the Diffusion page waits for the Run button instead of sampling on every
+slider move (the seed's 738 M-parameter UNet on a CPU takes seconds per step)."""
+
+
+@st.cache_resource(max_entries=8, show_spinner="Timing one denoising step of these models...")
+def _time_costs(model_id: str, size: tuple[int, int], _pipe) -> dict[str, float]:
+    return _pipe.time_costs(size)
+
+
+def estimated_seconds(pipe, model_id: str, size, steps: int, strength: float, batch: int = 1) -> float:
+    """Expected seconds of a sampling run with ``pipe`` (one step and one decode timed once per model and size)."""
+    costs = _time_costs(model_id, tuple(int(v) for v in size), pipe)
+    return pipe.estimate_seconds(costs, steps, strength, batch)
+
+
+def describe_models(pipe) -> str:
+    """Which origin each model has, and which DensePose encoding the warper gets (for the pages' captions)."""
+    describe = require("vton.registry", "describe_origin")
+    scheduler = type(pipe.scheduler).__name__
+    return (f"Warper: {type(pipe.warper).__name__} ({describe(pipe.warper)}). UNet: {type(pipe.unet).__name__} "
+            f"({describe(pipe.unet)}). Sampler: {scheduler}.")

@@ -34,8 +34,14 @@ Progress = Callable[[int, int, str], None]
 def progress_in(bar) -> Progress:
     """A library progress callback ``(done, total, message)`` that updates the ``st.progress`` element ``bar``."""
 
+    start = time.perf_counter()
+
     def report(done: int, total: int, message: str = "") -> None:
-        bar.progress(min(max(done / max(total, 1), 0.0), 1.0), text=f"{message} ({done}/{total})")
+        left = ""
+        if 0 < done < total:
+            seconds = (time.perf_counter() - start) / done * (total - done)
+            left = f", about {seconds:.0f} s left" if seconds < 120 else f", about {seconds / 60:.1f} min left"
+        bar.progress(min(max(done / max(total, 1), 0.0), 1.0), text=f"{message} ({done}/{total}{left})")
 
     return report
 

@@ -27,8 +27,16 @@ loaded = get_pipeline(s) if prep is not None else None
 run = None
 if prep is not None and loaded is not None:
     pipe, model_id = loaded
-    if auto or pressed or st.session_state.get("diff_requested") == params:
+    st.caption(models.describe_models(pipe))
+    estimate = 0.0
+    with ui.guard("Timing"):
+        estimate = models.estimated_seconds(pipe, model_id, s.size, sp.steps, sp.strength)
+    slow = estimate > models.AUTO_RUN_LIMIT_S
+    if pressed or st.session_state.get("diff_requested") == params or (auto and not slow):
         run = run_sampling(s, prep, pipe, model_id, params)
+    elif auto and slow:
+        st.info(f"With these models this run takes about {estimate:.0f} s on {s.models.device}, so it waits for "
+                "**Run** instead of starting on every change.", icon=":material/timer:")
     else:
         st.info("Press **Run** to sample with these settings.", icon=":material/play_arrow:")
 

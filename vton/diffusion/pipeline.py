@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline
+from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, ModelMixin, SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
 from vton.diffusion.trajectory import Trajectory, TrajectoryRecorder
@@ -181,6 +181,24 @@ def paste_cloth(agnostic: torch.Tensor, mask: torch.Tensor, cloth: torch.Tensor,
     return agnostic * (1 - m) + cloth * m
 
 
+def to_canvas(x: torch.Tensor, canvas: Size | None, mask: bool = False) -> torch.Tensor:
+    """``x (B, C, H, W)`` resized to a denoiser's fixed ``canvas`` (H, W), ignoring the aspect as the model
+    was trained (the seed squashes 4:3 photos to 512x512); unchanged when ``canvas`` is None or already the size.
+    Images are resized bilinearly with antialiasing; masks (``mask=True``) by nearest neighbour."""
+    if canvas is None or tuple(x.shape[-2:]) == tuple(canvas):
+        return x
+    if mask:
+        return F.interpolate(x, size=canvas, mode="nearest-exact")
+    return F.interpolate(x, size=canvas, mode="bilinear", align_corners=False, antialias=True)
+
+
+def from_canvas(images: torch.Tensor, size: Size) -> torch.Tensor:
+    """Decoded images ``(B, 3, h, w)`` back at the working ``size`` (the inverse squash of `to_canvas`)."""
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
 def latent_mask(mask: torch.Tensor, factor: int = VAE_FACTOR) -> torch.Tensor:
     """A pixel mask ``(B, 1, H, W)`` -> ``(B, 1, H/f, W/f)``: 1 where any pixel of the f x f cell is 1."""
     return F.max_pool2d(mask, factor)
@@ -201,13 +219,19 @@ def check_steps(num_inference_steps: int, strength: float, eta: float, num_train
 class TryOnPipeline(DiffusionPipeline):
     """Warp a garment onto a person, then refine the composite with latent DDIM.
 
-    Components: ``warper`` (`FlowWarpNet`), ``vae`` (`AutoencoderKL`, f=8, 4 channels),
-    ``unet`` (`TryOnUNet`), ``scheduler`` (`DDIMScheduler`).
+    Components: ``warper`` (any warper: `FlowWarpNet`, or a port in `vton.compat`), ``vae``
+    (`AutoencoderKL`, f=8), ``unet`` (any denoiser: `TryOnUNet` or a port), ``scheduler``
+    (`DDIMScheduler`, or any scheduler with its interface, e.g. `vton.compat.SeedScheduler`).
+    The pipeline relies only on the interfaces `vton.registry` describes: a warper's
+    ``warp(batch)``, ``multiple`` and ``densepose_encoding``; a denoiser's
+    ``forward(sample, t, cloth_latents)``, ``downsampling``, ``uses_cloth_latents`` and
+    ``canvas_size`` (the size it encodes at: None = the working size; the seed squashes to
+    512x512).
     """
 
     model_cpu_offload_seq = "warper->vae->unet->vae"
 
-    def __init__(self, warper: FlowWarpNet, vae: AutoencoderKL, unet: TryOnUNet, scheduler: DDIMScheduler):
+    def __init__(self, warper: ModelMixin, vae: AutoencoderKL, unet: ModelMixin, scheduler: SchedulerMixin):
         super().__init__()
         self.register_modules(warper=warper, vae=vae, unet=unet, scheduler=scheduler)
         self.check_components()
@@ -223,12 +247,26 @@ class TryOnPipeline(DiffusionPipeline):
                 f"{need} (x_t, composite latent, mask)")
         if self.unet.config.out_channels != latent:
             raise InputError(f"the UNet predicts {self.unet.config.out_channels} channels, the VAE has {latent}")
-        if not isinstance(self.scheduler, DDIMScheduler):
-            raise InputError(f"the scheduler must be a DDIMScheduler, got {type(self.scheduler).__name__}")
+        lacking = [a for a in ("from_config", "set_timesteps", "add_noise", "step") if not hasattr(self.scheduler, a)]
+        if lacking:
+            raise InputError(f"the scheduler {type(self.scheduler).__name__} lacks {', '.join(lacking)} "
+                             "(a diffusers-style scheduler is needed)")
+        canvas = self.canvas_size
+        if canvas is not None and (canvas[0] % (VAE_FACTOR * self.unet.downsampling) or canvas[1] % (VAE_FACTOR * self.unet.downsampling)):
+            raise InputError(f"the UNet's canvas {canvas[0]}x{canvas[1]} is not divisible by {VAE_FACTOR * self.unet.downsampling}")
+
+    @property
+    def canvas_size(self) -> Size | None:
+        """The (H, W) the UNet and VAE work at, when it is fixed (the seed's 512x512); None = the working size."""
+        canvas = getattr(self.unet, "canvas_size", None)
+        return None if canvas is None else (int(canvas[0]), int(canvas[1]))
 
     @property
     def size_multiple(self) -> int:
-        """Image H and W must be divisible by this (warper levels, VAE factor x UNet levels)."""
+        """Image H and W must be divisible by this (warper levels, VAE factor x UNet levels; only the warper's
+        when the UNet has a fixed canvas)."""
+        if self.canvas_size is not None:
+            return int(self.warper.multiple)
         return int(np.lcm(self.warper.multiple, VAE_FACTOR * self.unet.downsampling))
 
     # ------------------------------------------------------------------ stage 1: condition
@@ -248,14 +286,42 @@ class TryOnPipeline(DiffusionPipeline):
         warp = self.warper(batch.cloth, batch.cloth_mask, batch.densepose, batch.parse_agnostic)
         t1 = time.perf_counter()
         composite = make_composite(batch.agnostic, batch.agnostic_mask, warp)
-        cond_latents = encode(self.vae, composite).to(dtype)
-        cloth_latents = encode(self.vae, batch.cloth).to(dtype) if self.unet.config.cross_attention else None
+        canvas = self.canvas_size
+        on_canvas, mask_on_canvas = to_canvas(composite, canvas), to_canvas(batch.agnostic_mask, canvas, mask=True)
+        cond_latents = encode(self.vae, on_canvas).to(dtype)
+        uses_cloth = bool(getattr(self.unet, "uses_cloth_latents", False))
+        cloth_latents = encode(self.vae, to_canvas(batch.cloth, canvas)).to(dtype) if uses_cloth else None
         t2 = time.perf_counter()
         return Conditioning(
             size=size, warp=warp, person=batch.person, composite=composite, mask=batch.agnostic_mask,
-            cond_latents=cond_latents, mask_latents=latent_mask(batch.agnostic_mask), cloth_latents=cloth_latents,
+            cond_latents=cond_latents, mask_latents=latent_mask(mask_on_canvas), cloth_latents=cloth_latents,
             timings={"warp": t1 - t0, "encode": t2 - t1},
         )
+
+    @torch.no_grad()
+    def time_costs(self, size: Size) -> dict[str, float]:
+        """Seconds of one denoising step (a UNet call at batch 1) and of one decode at working ``size``, measured
+        now on zero inputs (the weights' values do not change the cost). For estimates before a long run."""
+        canvas = self.canvas_size or (int(size[0]), int(size[1]))
+        device, dtype = self.unet.device, self.unet.dtype
+        c = self.vae.config.latent_channels
+        h, w = canvas[0] // VAE_FACTOR, canvas[1] // VAE_FACTOR
+        sample = torch.zeros(1, 2 * c + 1, h, w, device=device, dtype=dtype)
+        cloth = torch.zeros(1, c, h, w, device=device, dtype=dtype) if getattr(self.unet, "uses_cloth_latents", False) else None
+        t = torch.full((1,), 500, device=device, dtype=torch.long)
+        t0 = time.perf_counter()
+        self.unet(sample, t, cloth)
+        t1 = time.perf_counter()
+        decode(self.vae, sample[:, :c].to(self.vae.dtype))
+        t2 = time.perf_counter()
+        return {"step": t1 - t0, "decode": t2 - t1}
+
+    def estimate_seconds(self, costs: dict[str, float], num_inference_steps: int, strength: float = 1.0,
+                         batch: int = 1) -> float:
+        """Expected sampling time from `time_costs`: the kept steps at ``batch`` (assumed linear: an upper bound
+        on a GPU) and one decode per image."""
+        keep = max(1, round(strength * num_inference_steps))
+        return batch * (keep * costs["step"] + costs["decode"])
 
     def decoder_for(self, cond: Conditioning) -> Callable[[torch.Tensor], list[np.ndarray]]:
         """Latents ``(B, 4, h, w)`` -> uint8 images with the unmasked region pasted back from the photo."""
@@ -263,6 +329,7 @@ class TryOnPipeline(DiffusionPipeline):
         @torch.no_grad()
         def decode_images(latents: torch.Tensor) -> list[np.ndarray]:
             images = decode(self.vae, latents.to(self.vae.device, self.vae.dtype)).float()
+            images = from_canvas(images, cond.size)
             images = cond.person * (1 - cond.mask) + images * cond.mask
             return [tensor_to_image(im) for im in images]
 
@@ -299,7 +366,7 @@ class TryOnPipeline(DiffusionPipeline):
         b = len(generators)
 
         # 1. timesteps (a private scheduler, so concurrent callers never share state)
-        scheduler = DDIMScheduler.from_config(self.scheduler.config)
+        scheduler = type(self.scheduler).from_config(self.scheduler.config)
         scheduler.set_timesteps(num_inference_steps, device=device)
         keep = max(1, round(strength * num_inference_steps))
         timesteps = scheduler.timesteps[num_inference_steps - keep:]

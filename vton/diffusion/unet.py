@@ -268,7 +268,17 @@ class TryOnUNet(ModelMixin, ConfigMixin):
 
     @property
     def downsampling(self) -> int:
+        """Latent H and W must be divisible by this."""
         return 2 ** (len(self.config.block_channels) - 1)
+
+    # the denoiser interface the pipeline relies on (`vton.registry`)
+    origin = "vton"
+    canvas_size = None  # works at the pipeline's working size
+
+    @property
+    def uses_cloth_latents(self) -> bool:
+        """Whether ``forward`` needs the in-shop cloth's latent (cross-attention)."""
+        return bool(self.config.cross_attention)
 
     def _check_inputs(self, sample: torch.Tensor, timestep: torch.Tensor, cloth_latents: torch.Tensor | None) -> None:
         c, f = self.config.in_channels, self.downsampling

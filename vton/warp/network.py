@@ -420,7 +420,8 @@ class FlowWarpNet(ModelMixin, ConfigMixin):
             raise InputError(f"{path} has a config but no .safetensors weights")
         kwargs.setdefault("low_cpu_mem_usage", False)
         try:
-            model = super().from_pretrained(str(path), local_files_only=True, **kwargs)
+            kwargs.setdefault("local_files_only", True)
+            model = super().from_pretrained(str(path), **kwargs)
         except InputError:
             raise
         except (ValueError, RuntimeError, OSError, TypeError, KeyError) as e:
