@@ -26,7 +26,7 @@ import streamlit as st
 
 from lab.inputs import LabInput, digest
 from lab.library import require
-from vton.types import Cloth, Person, Size, Source
+from vton.types import Cloth, DensePoseEncoding, Person, Size, Source
 
 Progress = Callable[[int, int, str], None]
 
@@ -69,7 +69,7 @@ class UserMaps:
     """Maps the user uploaded on the preprocessing page, replacing the built-in ones."""
 
     parse: np.ndarray | None = None  # uint8 (H, W) CIHP labels
-    densepose: np.ndarray | None = None  # uint8 (H, W, 3) IUV
+    densepose: np.ndarray | None = None  # uint8 (H, W, 3) as uploaded: IUV or a dp_segm colour render (detected)
 
     @property
     def key(self) -> str:
@@ -88,10 +88,12 @@ def _person(key: str, _inp: LabInput, _maps: UserMaps) -> Person:
     with progress_bar("Preprocessing the person photo") as progress:
         person = preprocess_person(_inp.person_image, parse=parse, densepose=densepose, progress=progress)
     if _inp.pair is not None:
-        sources = dict(person.sources)
-        for name, mine in (("parse", _maps.parse), ("densepose", _maps.densepose)):
-            if mine is None:
-                sources[name] = _inp.pair.person.sources.get(name, Source.DATASET)
+        sources, kept = dict(person.sources), _inp.pair.person.sources
+        if _maps.parse is None:
+            sources["parse"] = kept.get("parse", Source.DATASET)
+        if _maps.densepose is None:  # the dataset's map, passed on as IUV: keep the encoding its file was in
+            sources["densepose"] = kept.get("densepose", Source.DATASET)
+            sources["densepose_encoding"] = kept.get("densepose_encoding", DensePoseEncoding.IUV)
         person = replace(person, sources=sources)
     return person
 
@@ -131,7 +133,7 @@ class WarpView:
     warped_mask: np.ndarray  # float32 (H, W) in [0, 1]
     aligned_cloth: np.ndarray  # uint8 (H, W, 3), after occlusion handling
     aligned_mask: np.ndarray  # float32 (H, W) in [0, 1]
-    segmentation: np.ndarray  # uint8 (H, W) HR-VITON group per pixel
+    segmentation: np.ndarray | None  # uint8 (H, W) HR-VITON group per pixel; None: the warper has no such head
     seconds: float
 
 
@@ -144,15 +146,15 @@ def _warp(key: str, _net, _person: Person, _cloth: Cloth, device: str, dtype: st
     import torch
 
     from lab.models import torch_dtype
-    from vton.tensors import densepose_to_tensor, groups_one_hot, image_to_tensor, mask_to_tensor, tensor_to_image
+    from vton.tensors import pairs_to_batch, tensor_to_image
+    from vton.types import Pair
 
-    dt = torch_dtype(dtype)
-    inputs = [image_to_tensor(_cloth.image), mask_to_tensor(_cloth.mask), densepose_to_tensor(_person.densepose),
-              groups_one_hot(_person.parse_agnostic)]
-    inputs = [t[None].to(device=device, dtype=dt) for t in inputs]
+    # the DensePose tensor in the warper's own encoding, whichever the person's came in
+    pair = Pair(name="", cloth_name="", person=_person, cloth=_cloth)
+    batch = pairs_to_batch([pair], densepose_encoding=_net.densepose_encoding).to(device, torch_dtype(dtype))
     t0 = time.perf_counter()
     with torch.inference_mode():
-        out = _net(*inputs)
+        out = _net.warp(batch)
     seconds = time.perf_counter() - t0
     return WarpView(
         flows=[_np(f[0]) for f in out.flows],
@@ -160,7 +162,7 @@ def _warp(key: str, _net, _person: Person, _cloth: Cloth, device: str, dtype: st
         warped_mask=_np(out.warped_mask[0, 0]),
         aligned_cloth=tensor_to_image(out.aligned_cloth[0]),
         aligned_mask=_np(out.aligned_mask[0, 0]),
-        segmentation=_np(out.seg_logits[0].argmax(0)).astype(np.uint8),
+        segmentation=None if out.seg_logits is None else _np(out.seg_logits[0].argmax(0)).astype(np.uint8),
         seconds=seconds,
     )
 

@@ -21,21 +21,26 @@ def _store_upload(widget_key: str, state_key: str, kind: str) -> None:
 
     up = st.session_state.get(widget_key)
     if up is None:
-        st.session_state.pop(state_key, None)
-        st.session_state.pop(state_key + "_error", None)
+        for key in (state_key, state_key + "_error", state_key + "_encoding"):
+            st.session_state.pop(key, None)
         return
     try:
         data = up.getvalue()
         array = load_label_png(data) if kind == "parse" else load_image(data, min_side=1)
         if kind == "parse" and array.size and int(array.max()) > 19:
             raise InputError(f"{up.name} holds label {int(array.max())}; a CIHP parse map has labels 0..19")
-        if kind == "densepose" and array.size and int(array[..., 0].max()) > 24:
-            raise InputError(f"{up.name} has part index {int(array[..., 0].max())} in its first channel; "
-                             "an IUV image has parts 0..24")
+        if kind == "densepose":  # IUV or a dp_segm colour render: detected here, decoded by the preprocessing
+            from vton.preprocess.densepose import detect_densepose_encoding
+
+            try:
+                st.session_state[state_key + "_encoding"] = detect_densepose_encoding(array)
+            except InputError as e:
+                raise InputError(f"{up.name}: {e}") from None
         st.session_state[state_key] = viz.resize(array, s.size, nearest=True)
         st.session_state.pop(state_key + "_error", None)
     except InputError as e:
         st.session_state.pop(state_key, None)
+        st.session_state.pop(state_key + "_encoding", None)
         st.session_state[state_key + "_error"] = f"{kind} file: {e}"
 
 
@@ -43,14 +48,17 @@ with st.expander("Replace a built-in map with your own file", icon=":material/up
     c1, c2 = st.columns(2)
     c1.file_uploader("Parse map (PNG: CIHP labels, VITON-HD palette or greyscale)", key="upload_parse",
                      on_change=_store_upload, args=("upload_parse", USER_PARSE, "parse"))
-    c2.file_uploader("DensePose IUV image (PNG: I, U, V channels)", key="upload_densepose",
+    c2.file_uploader("DensePose image: IUV (PNG: I, U, V channels) or the dp_segm colour render of VITON-HD's "
+                     "image-densepose (JPEG/PNG); the encoding is detected", key="upload_densepose",
                      on_change=_store_upload, args=("upload_densepose", USER_DENSEPOSE, "densepose"))
     st.caption("Files are resized (nearest) to the working size. They replace the built-in maps on every page "
                "until removed.")
 for key in (USER_PARSE, USER_DENSEPOSE):
     if st.session_state.get(key + "_error"):
         st.error(st.session_state[key + "_error"], icon=":material/error:")
-mine = [name for key, name in ((USER_PARSE, "parse map"), (USER_DENSEPOSE, "DensePose")) if key in st.session_state]
+_encoding = st.session_state.get(USER_DENSEPOSE + "_encoding")
+_densepose_name = f"DensePose ({_encoding.label})" if _encoding is not None else "DensePose"
+mine = [name for key, name in ((USER_PARSE, "parse map"), (USER_DENSEPOSE, _densepose_name)) if key in st.session_state]
 if mine:
     c1, c2 = st.columns([4, 1], vertical_alignment="center")
     c1.info(f"Using your own {' and '.join(mine)} on every page.", icon=":material/upload_file:")
@@ -94,13 +102,19 @@ if prep is not None:
              source=src.get("person_mask"), container=cols[0], key="person_mask")
     ui.image(viz.colorize_parse(person.parse), "Parse map", source=src.get("parse"), container=cols[1],
              key="parse")
-    from vton.preprocess.densepose import colorize_iuv
+    from vton.preprocess.densepose import colorize_iuv, render_dp_segm
+    from vton.types import DensePoseEncoding
 
-    ui.image(colorize_iuv(person.densepose), "DensePose parts (I)", source=src.get("densepose"),
-             container=cols[2], key="densepose_i")
-    uv = np.concatenate([person.densepose[..., 1], person.densepose[..., 2]], axis=1)
-    ui.image(viz.heatmap(uv.astype(np.float32), 255.0), "DensePose U | V", source=src.get("densepose"),
-             container=cols[3], key="densepose_uv")
+    encoding = person.densepose_encoding
+    ui.image(colorize_iuv(person.densepose), f"DensePose parts (I) · read as {encoding.label}",
+             source=src.get("densepose"), container=cols[2], key="densepose_i")
+    if encoding is DensePoseEncoding.DP_SEGM:  # no U, V to show: show the parts as the render they came from
+        ui.image(render_dp_segm(person.densepose[..., 0]), "DensePose as a dp_segm render · U and V are not in "
+                 "the render (0)", source=src.get("densepose"), container=cols[3], key="densepose_render")
+    else:
+        uv = np.concatenate([person.densepose[..., 1], person.densepose[..., 2]], axis=1)
+        ui.image(viz.heatmap(uv.astype(np.float32), 255.0), "DensePose U | V", source=src.get("densepose"),
+                 container=cols[3], key="densepose_uv")
     with st.expander("Parse legend", expanded=True):
         legend = viz.parse_legend(person.parse)
         st.markdown("  ".join(

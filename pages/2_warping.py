@@ -7,10 +7,11 @@ from lab import stages, ui
 from lab.session import get_prepared, get_warper
 from lab.settings import current
 from vton import viz
+from vton.registry import describe_origin
 
 s = current()
 st.title("Warping")
-st.caption("FlowWarpNet predicts a sampling flow coarse to fine: `warped(p) = cloth(p + flow(p))`. Offsets are shown "
+st.caption("The warper predicts a sampling flow coarse to fine: `warped(p) = cloth(p + flow(p))`. Offsets are shown "
            f"in pixels of the working size ({s.size[0]} x {s.size[1]}), with one colour scale for every level.")
 
 
@@ -44,8 +45,11 @@ if prep is not None:
     person, cloth, truth = prep.person, prep.cloth, prep.inp.pair.truth if prep.inp.pair else None
     warper = get_warper(s)
     view = None
+    net_name = type(warper[0]).__name__ if warper is not None else "warper"
     if warper is not None:
         net, weights_id = warper
+        st.caption(f"Warper: **{type(net).__name__}**, {describe_origin(net)}. Every flow is shown in our "
+                   "convention (normalised sampling offsets), converted at the model's boundary.")
         with ui.guard("Warping"):
             view = stages.warp_stage(prep.key, net, weights_id, person, cloth, s.models.device, s.models.dtype)
 
@@ -117,7 +121,7 @@ if prep is not None:
             net_over = person.agnostic.copy()
             m = view.aligned_mask > 0.5
             net_over[m] = view.aligned_cloth[m]
-            ui.image(net_over, "FlowWarpNet over the agnostic", container=cols[2], key="net_over")
+            ui.image(net_over, f"{net_name} over the agnostic", container=cols[2], key="net_over")
         if truth is not None and truth.warped_cloth is not None:
             ui.image(truth.warped_cloth, "Ground-truth warped cloth", source="synthetic", container=cols[3],
                      key="gt_warped")
@@ -126,7 +130,7 @@ if prep is not None:
         st.subheader("End-point error against the ground-truth flow")
         gt_mask = truth.warped_mask if truth.warped_mask is not None else None
         cols = st.columns(4)
-        candidates = [("FlowWarpNet", view.flows[-1])] if view is not None else []
+        candidates = [(net_name, view.flows[-1])] if view is not None else []
         with ui.guard("TPS baseline"):
             candidates.append(("TPS", stages.tps_stage(prep.key, person, cloth).flow))
         for col, (name, flow) in zip(cols, candidates):

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import helpers
 import pytest
 
 from vton.cli import COMMANDS, EXIT_BAD_INPUT
@@ -14,7 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def vton(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vton", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    """Through `helpers.run`: the whole process tree is killed on a timeout."""
+    return helpers.run([sys.executable, "-m", "vton", *args], timeout=timeout, env=dict(os.environ))
 
 
 def command_exists(spec: str) -> bool:
@@ -52,11 +55,8 @@ def test_synth_with_a_bad_size_is_one_error_line(tmp_path):
 
 
 def test_usage_mistakes_are_one_error_line():
-    import subprocess
-    import sys
-
     for argv in (["preprocess"], ["train"], ["bogus"]):
-        proc = subprocess.run([sys.executable, "-m", "vton", *argv], capture_output=True, text=True)
+        proc = vton(*argv)
         assert proc.returncode == 2, argv
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr

@@ -279,6 +279,27 @@ def test_user_parse_file_replaces_the_built_in_one(env):
     assert any(c.startswith("Parse map") and "user file" in c for c in captions(at))
 
 
+def test_user_densepose_render_is_read_and_its_encoding_said(env):
+    """A dp_segm colour render (VITON-HD's image-densepose, JPEG) as the DensePose upload (issue 12)."""
+    import cv2
+
+    at = on_tiny(harness(PAGES[0]), env).run()
+    parts = np.zeros((128, 96), np.uint8)
+    parts[30:80, 30:66] = 2  # torso
+    parts[8:30, 36:60] = 23  # head
+    parts[30:70, 18:30] = 16  # an upper arm
+    bgr = cv2.applyColorMap((parts.astype(np.float32) * 255 / 24).astype(np.uint8), cv2.COLORMAP_PARULA)
+    bgr[parts == 0] = 0
+    jpeg = cv2.imencode(".jpg", bgr)[1].tobytes()
+    at.file_uploader(key="upload_densepose").upload("render.jpg", jpeg, "image/jpeg")
+    at.run()
+    assert not problems(at)
+    got = " | ".join(captions(at))
+    assert "read as dp_segm colour render" in got and "U and V are not in the render" in got
+    assert "DensePose U | V" not in got
+    assert any("DensePose (dp_segm colour render)" in i.value for i in at.info)
+
+
 @pytest.mark.parametrize("page", [PAGES[1], PAGES[2]])
 def test_missing_checkpoint_folder_shows_an_error(env, page, tmp_path):
     at = on_tiny(harness(page), env)

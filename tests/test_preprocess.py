@@ -368,3 +368,70 @@ def test_iuv_legs_out_of_frame_are_legs_never_head():
     below_hips = legs & (np.arange(person.shape[0])[:, None] > kp[B.MID_HIP, 1] + 10)
     assert not np.isin(iuv[..., 0][below_hips], (P.HEAD_LEFT, P.HEAD_RIGHT)).any()
     assert np.isin(iuv[..., 0][below_hips], (P.UPPER_LEG_LEFT_FRONT, P.UPPER_LEG_RIGHT_FRONT)).mean() > 0.9
+
+
+# ----------------------------------------------------------------------------- the geometric parse: the hem
+
+
+def test_hem_row_splits_garment_rows_from_the_rest_and_survives_a_crossing_forearm():
+    from vton.preprocess.parse import hem_row
+
+    profile = np.r_[np.full(40, 0.95), np.full(3, 0.0), np.full(20, 0.9), np.full(30, 0.05)].astype(np.float32)
+    assert hem_row(profile, 10) == 10 + 62  # three rows of forearm do not end the top
+    assert hem_row(np.full(5, 0.1, np.float32), 10) == 10  # nothing looks like the garment
+    with_gap = profile.copy()
+    with_gap[45:50] = np.nan  # rows without body pixels count for nothing
+    assert hem_row(with_gap, 0) == 62
+
+
+def test_grow_region_adds_only_what_touches_the_seed():
+    from vton.preprocess.parse import grow_region
+
+    seed = np.zeros((20, 20), bool)
+    seed[2:8, 5:15] = True
+    cand = np.zeros_like(seed)
+    cand[8:12, 6:10] = True  # touches the seed (a hem lower on one side)
+    cand[15:18, 5:15] = True  # an island of the same colour further down: not the top
+    grown = grow_region(seed, cand)
+    assert grown[8:12, 6:10].all() and not grown[15:18].any() and grown[seed].all()
+
+
+def test_edge_hem_finds_a_plain_colour_under_a_hem_and_not_under_stripes():
+    from vton.preprocess.parse import edge_hem
+
+    h, w, sw = 120, 60, 50.0
+    lab = np.zeros((h, w, 3), np.float32)
+    lab[:] = (30, 20, 20)  # the top
+    lab[80:] = (22, 0, -25)  # trousers of a near colour, from row 80
+    body = np.ones((h, w), bool)
+    garment = np.array([[30, 20, 20]], np.float32)
+    row, colours = edge_hem(lab, body, garment, (30, h), sw, threshold=6.0, centre_x=w / 2)
+    assert abs(row - 80) <= 2 and np.allclose(colours.mean(0), (22, 0, -25), atol=1)
+    striped = np.zeros_like(lab)
+    striped[:] = (30, 20, 20)
+    for y0 in range(0, h, 16):
+        striped[y0:y0 + 8] = (25, -10, 5)
+    assert edge_hem(striped, body, np.array([[30, 20, 20], [25, -10, 5]], np.float32), (30, h), sw, 6.0, w / 2) is None
+
+
+def test_geometric_parse_covers_tops_of_every_length_from_true_pose():
+    """The drawings' own keypoints and person mask (no MediaPipe): measured 98.0% of the top under the
+    mask on average (each above 0.81), 0% of the face, 11% of the trousers and skirts (one person's black
+    tunic over a black skirt: 100%)."""
+    from vton.data.synth import item_seed, render_pair
+    from vton.preprocess.parse import geometric_parse
+
+    upper, face, lower, lengths = [], [], [], set()
+    for i in range(12):
+        r = render_pair(item_seed(777, i, "test"), (256, 192))
+        t = r.pair.person
+        a = make_agnostic(t.image, geometric_parse(t.image, t.person_mask, t.keypoints), t.keypoints)
+        lengths.add(r.info.length)
+        upper.append(a.mask[t.parse == CIHP.UPPER_CLOTHES].mean())
+        face.append(a.mask[t.parse == CIHP.FACE].mean())
+        worn_below = np.isin(t.parse, (CIHP.PANTS, CIHP.SKIRT))
+        if worn_below.any():
+            lower.append(a.mask[worn_below].mean())
+    assert {"tunic", "long", "cropped"} <= lengths
+    assert np.mean(upper) >= 0.97 and min(upper) > 0.75, np.round(upper, 3)
+    assert np.mean(face) <= 0.02 and np.mean(lower) <= 0.15, (np.round(face, 3), np.round(lower, 3))

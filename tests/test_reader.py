@@ -242,6 +242,37 @@ def test_hr_viton_names_read_every_map_from_files(original):
     np.testing.assert_array_equal(p.parse_agnostic[upper], 0)
 
 
+def test_densepose_renders_like_hr_vitons_release_are_decoded(original):
+    """image-densepose as HR-VITON ships it: detectron2's dp_segm colour render, JPEG (issue 12)."""
+    import cv2
+
+    from vton.types import DensePoseEncoding, DensePosePart as DP
+
+    d = original / "test"
+    truth = {}
+    for name in CLOTH_COLOURS:
+        parse = vio.load_label_png(d / "image-parse" / f"{name}.png")
+        parts = np.zeros((H, W), np.uint8)
+        parts[np.isin(parse, [CIHP.UPPER_CLOTHES, CIHP.NECK])] = DP.TORSO_FRONT
+        parts[parse == CIHP.FACE] = DP.HEAD_RIGHT
+        parts[parse == CIHP.RIGHT_ARM] = DP.UPPER_ARM_RIGHT_FRONT
+        parts[parse == CIHP.LEFT_ARM] = DP.UPPER_ARM_LEFT_FRONT
+        parts[parse == CIHP.PANTS] = DP.UPPER_LEG_LEFT_FRONT
+        bgr = cv2.applyColorMap((parts.astype(np.float32) * 255 / 24).astype(np.uint8), cv2.COLORMAP_PARULA)
+        bgr[parts == 0] = 0
+        (d / "image-densepose").mkdir(exist_ok=True)
+        cv2.imwrite(str(d / "image-densepose" / f"{name}.jpg"), bgr)
+        truth[name] = parts
+    reader = VitonHD(original, size=(H, W))
+    assert reader.densepose_encoding is DensePoseEncoding.DP_SEGM
+    p = reader[0].person
+    assert p.sources["densepose"] is Source.DATASET and p.sources["densepose_encoding"] is DensePoseEncoding.DP_SEGM
+    parts, person = truth["000001_00"], truth["000001_00"] > 0
+    assert (p.densepose[..., 0][person] == parts[person]).mean() > 0.95 and not p.densepose[..., 1:].any()
+    half = VitonHD(original, size=(H // 2, W // 2))[0].person  # decoded at the file's size, then resized
+    assert set(np.unique(half.densepose[..., 0])) <= set(np.unique(parts))
+
+
 # ----------------------------------------------------------------------------- the torch Dataset
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,7 +25,7 @@ def recipe(tmp_path: Path, *only: str) -> subprocess.CompletedProcess:
     if only:
         cmd += ["--only", *only]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    return helpers.run(cmd, env=env, timeout=900)  # a timeout kills the recipe and every torchrun worker under it
 
 
 @pytest.mark.slow

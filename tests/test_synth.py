@@ -7,10 +7,9 @@ cloth on disk, and the person photo really shows that warped cloth.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
 import torch
@@ -70,6 +69,7 @@ def test_layout_and_pairs_file(dataset):
     assert info["size"] == list(SIZE) and sorted(info["pairs"]) == [line.split()[0] for line in lines]
     assert info["pairs"]["000002_00.jpg"]["seed"] == item_seed(11, 1)
     assert info["pairs"]["000001_00.jpg"]["garment"] in ("tshirt", "long_sleeve", "tank")
+    assert info["pairs"]["000001_00.jpg"]["length"] in ("cropped", "regular", "long", "tunic")
     for folder in FOLDERS:
         files = sorted(p.name for p in (dataset / "train" / folder).iterdir())
         assert len(files) == N, folder
@@ -246,6 +246,44 @@ def test_variety_across_seeds(renders):
     assert len(skins) >= 5
 
 
+def test_tops_of_several_lengths_over_trousers_and_skirts(renders):
+    """The hem (the garment's lowest row on the body's axis) sits, in torso lengths below the mid-hip
+    point: cropped above the waist, regular around the hips, long and tunics lower, over both."""
+    drops: dict[str, list[float]] = {}
+    below = {"pants": 0, "skirt": 0}
+    for r in renders + [render_pair(item_seed(3, i)) for i in range(20, 40)]:
+        p, t = r.pair.person, r.pair.truth
+        kp = p.keypoints
+        neck, hip = kp[Body25.NECK, :2], kp[Body25.MID_HIP, :2]
+        x = int(round(hip[0]))
+        hem = np.flatnonzero(t.warped_mask[:, x - 2:x + 3].any(axis=1))[-1]
+        drops.setdefault(r.info.length, []).append((hem - hip[1]) / (hip[1] - neck[1]))
+        if r.info.length in ("long", "tunic"):
+            labels = set(np.unique(p.parse).tolist())
+            below["pants"] += CIHP.PANTS in labels
+            below["skirt"] += CIHP.SKIRT in labels
+    assert set(drops) == {"cropped", "regular", "long", "tunic"}, sorted(drops)
+    median = {k: float(np.median(v)) for k, v in drops.items()}
+    assert median["cropped"] < -0.15 < median["regular"] < 0.25 < median["long"] < median["tunic"], median
+    assert below["pants"] and below["skirt"], below
+
+
+def test_a_regular_top_is_drawn_as_before_lengths_existed():
+    """The length comes from a stream of its own and "regular" changes no draw: the same template and fit
+    as without lengths (so the bundled samples' and the embedded training data's regular tops are unchanged)."""
+    from vton.data.synth.garment import Fit, Length, sample_length, sample_template
+
+    for seed in range(5):
+        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+        ta, tb = sample_template(a, "tshirt", SIZE), sample_template(b, "tshirt", SIZE, 1.0, 1.0)
+        assert np.array_equal(ta.outline, tb.outline) and ta.scale == tb.scale
+        assert Fit.sample(a, ta) == Fit.sample(b, tb, Length("regular"))
+        assert a.random() == b.random()  # both streams stand at the same place
+    lengths = [sample_length(np.random.default_rng([s, 1])) for s in range(200)]
+    assert all(x == Length("regular") for x in lengths if x.name == "regular")
+    assert {x.name for x in lengths} == {"cropped", "regular", "long", "tunic"}
+
+
 # ----------------------------------------------------------------------------- determinism
 
 
@@ -266,8 +304,8 @@ def test_dataset_bytes_depend_on_seed_and_index_only(tmp_path, dataset):
 
 
 def test_another_process_writes_the_same_bytes(tmp_path, dataset):
-    subprocess.run([sys.executable, "-m", "vton", "synth", "--out", str(tmp_path), "--n", "1", "--seed", "11",
-                    "--size", "128x96"], cwd=REPO, check=True, capture_output=True, timeout=120)
+    res = helpers.vton("synth", "--out", tmp_path, "--n", "1", "--seed", "11", "--size", "128x96", timeout=120)
+    assert res.returncode == 0, res.stderr
     for folder in FOLDERS:
         (f,) = (tmp_path / "train" / folder).iterdir()
         assert f.read_bytes() == (dataset / "train" / folder / f.name).read_bytes(), f"{folder}/{f.name}"
@@ -306,8 +344,7 @@ def test_cli_contact_sheet(tmp_path):
 
 @pytest.mark.parametrize("size", ["12x", "0x96", "32x24"])
 def test_cli_bad_size_is_one_error_line(tmp_path, size):
-    run = subprocess.run([sys.executable, "-m", "vton", "synth", "--out", str(tmp_path), "--n", "1", "--size", size],
-                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    run = helpers.vton("synth", "--out", tmp_path, "--n", "1", "--size", size, timeout=120)
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:"), run.stderr

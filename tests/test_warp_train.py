@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers
 import pytest
 import torch
 
@@ -30,8 +31,8 @@ def data(tmp_path_factory) -> Path:
 
 
 def run_cli(*args, cwd=REPO, launcher=(sys.executable, "-m", "vton")) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([*launcher, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    """Through `helpers.run`: pipes captured, the whole process tree killed on a timeout."""
+    return helpers.run([*launcher, *map(str, args)], cwd=cwd, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
 
 
 # ----------------------------------------------------------------------------- losses
@@ -111,14 +112,13 @@ def test_resume_continues_from_the_newest_checkpoint(data, tmp_path):
 
 @pytest.mark.slow
 def test_two_process_cpu_run_completes(data, tmp_path):
-    torchrun = Path(sys.executable).with_name("torchrun")
     res = run_cli(
         "-m", "vton", "train", "warp", "--data", data, "--out", tmp_path / "ddp", "--size", "128x96",
         "--batch-size", "1", "--steps", "2", "--save-every", "2", "--log-every", "1", "--base-channels", "8",
-        launcher=(str(torchrun), "--nproc_per_node", "2", "--master_port", "29517"),
+        launcher=(helpers.TORCHRUN, "--nproc_per_node", "2", "--standalone"),
     )
     assert res.returncode == 0, res.stderr[-2000:]
-    report = json.loads(res.stdout[res.stdout.index("{"):])
+    report = json.loads(res.stdout[res.stdout.index("{"):])  # one report (rank 0's): two would not parse
     assert report["processes"] == 2 and report["step"] == 2
     assert (tmp_path / "ddp" / "final" / "config.json").is_file()
 
@@ -167,7 +167,8 @@ def test_fold_term_penalizes_a_folding_flow_only():
     parse[:, 0] = 1
     batch = TryOnBatch(person=torch.zeros(b, 3, h, w), cloth=torch.zeros(b, 3, h, w), cloth_mask=ones,
                        densepose=torch.zeros(b, 3, h, w), parse_agnostic=parse, parse=parse,
-                       agnostic=torch.zeros(b, 3, h, w), agnostic_mask=ones, gt_warped_mask=ones)
+                       agnostic=torch.zeros(b, 3, h, w), agnostic_mask=ones, parse_agnostic_labels=torch.zeros(b, 1, h, w),
+                       gt_warped_mask=ones)
     with torch.no_grad():
         out = net(batch.cloth, batch.cloth_mask, batch.densepose, batch.parse_agnostic)
     weights = WarpLossWeights(fold=1.0)

@@ -30,6 +30,10 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("eval", "warp"), "score a warper (or TPS / identity) on a test split, as JSON", "vton.warp.cli:evaluate"),
     (("eval", "vae"), "score VAE reconstructions on a test split, as JSON", "vton.diffusion.cli:eval_vae"),
     (("eval", "tryon"), "score full try-ons against ground truth, as JSON", "vton.diffusion.cli:eval_tryon"),
+    (("generate",), "write the try-on of every pair of a split to a folder (resumable; torchrun splits the pairs)", "vton.diffusion.generate_cli:generate"),
+    (("score",), "score a results folder: SSIM, PSNR; LPIPS, FID, KID with local weights (JSON; torchrun splits it)", "vton.diffusion.score_cli:score"),
+    (("convert", "seed"), "write the seed's warper + UNet + sampler (with SD's VAE) as a pipeline folder", "vton.compat.cli:seed"),
+    (("convert", "hrviton"), "write HR-VITON's condition generator (mtviton.pth) as a warper folder", "vton.compat.cli:hrviton"),
 ]
 
 

@@ -85,8 +85,11 @@ def scheduler_class(folder: str | Path):
 def _load(cls, folder: Path, what: str, device, dtype):
     if not any(folder.glob("*.safetensors")):
         raise InputError(f"{what} folder {folder} has a config but no .safetensors weights")
+    # ports of other projects' models are large (the seed's UNet: 738 M parameters): load them without a
+    # random initialisation first; ours are small and load the plain way
+    low_memory = getattr(cls, "origin", "vton") != "vton"
     try:
-        model = cls.from_pretrained(str(folder), local_files_only=True, low_cpu_mem_usage=False)
+        model = cls.from_pretrained(str(folder), local_files_only=True, low_cpu_mem_usage=low_memory)
     except InputError:
         raise
     except (OSError, ValueError, RuntimeError, TypeError, KeyError) as e:
@@ -136,3 +139,29 @@ def describe_origin(model) -> str:
         encoding = getattr(encoding, "value", encoding)
         text += f"; DensePose input: {'IUV' if encoding == 'iuv' else 'the dp_segm colour render'}"
     return text
+
+
+def assemble_pipeline(pipeline: str | Path | None = None, *, warper: str | Path | None = None,
+                      vae: str | Path | None = None, unet: str | Path | None = None,
+                      device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+    """A `TryOnPipeline` from a pipeline folder with any of its components replaced by other folders (e.g. our VAE
+    and UNet with HR-VITON's converted warper). Without a pipeline folder, all three component folders are needed
+    and the sampler is our DDIM.
+
+    Raises:
+        InputError: a folder that does not load, or components that do not fit together.
+    """
+    from vton.diffusion.pipeline import TryOnPipeline, default_scheduler, load_pipeline
+    from vton.diffusion.vae import load_vae
+
+    if pipeline is None and not (warper and vae and unet):
+        raise InputError("give a pipeline folder, or a warper, a VAE and a UNet folder")
+    base = load_pipeline(pipeline, device=device, dtype=dtype) if pipeline is not None else None
+    if base is not None and not (warper or vae or unet):
+        return base
+    return TryOnPipeline(
+        warper=load_warper(warper, device=device, dtype=dtype) if warper else base.warper,
+        vae=load_vae(vae, device=device, dtype=dtype) if vae else base.vae,
+        unet=load_denoiser(unet, device=device, dtype=dtype) if unet else base.unet,
+        scheduler=base.scheduler if base is not None else default_scheduler(),
+    )

@@ -23,7 +23,9 @@ Parse maps
 DensePose-style IUV
     ``uint8 (H, W, 3)``: channel 0 is the part index I (0 = background, 1..24 as
     DensePose), channels 1 and 2 are U and V scaled to 0..255 (detectron2's IUV
-    dump layout). See `DensePosePart`.
+    dump layout). See `DensePosePart`. `Person.densepose` is always IUV; a DensePose
+    image may also come as detectron2's ``dp_segm`` colour render (VITON-HD's
+    ``image-densepose``), see `DensePoseEncoding`.
 """
 from __future__ import annotations
 
@@ -206,6 +208,27 @@ class DensePosePart(IntEnum):
     HEAD_LEFT = 24
 
 
+class DensePoseEncoding(str, Enum):
+    """How a DensePose image (a file, or the tensor a warper takes) encodes the body.
+
+    ``IUV``: ours and detectron2's IUV dump layout, channel 0 the part index 0..24,
+    channels 1, 2 U and V in 0..255 (lossless PNG only: JPEG would change the indices).
+    ``DP_SEGM``: detectron2's ``dp_segm`` visualisation as VITON-HD ships it in
+    ``image-densepose/``: ``cv2.applyColorMap(uint8(I * 255 / 24), COLORMAP_PARULA)``
+    inside the person, black outside, written by ``cv2.imwrite`` (so its RGB is the
+    colormap's colours), usually JPEG. Part indices only: U and V are not in it.
+    See `vton.preprocess.densepose`.
+    """
+
+    IUV = "iuv"
+    DP_SEGM = "dp_segm"
+
+    @property
+    def label(self) -> str:
+        """A short human name: ``"IUV"`` or ``"dp_segm colour render"``."""
+        return "IUV" if self is DensePoseEncoding.IUV else "dp_segm colour render"
+
+
 # ----------------------------------------------------------------------------- sources
 
 
@@ -279,7 +302,9 @@ class Person:
     agnostic: np.ndarray  # uint8 (H, W, 3) photo with the garment region greyed out
     agnostic_mask: np.ndarray  # uint8 (H, W) {0, 1}: 1 where the try-on may paint
     parse_agnostic: np.ndarray  # uint8 (H, W) CIHP labels with the garment region removed
-    sources: dict[str, Source] = field(default_factory=dict)  # field name -> where it came from
+    # field name -> where it came from; "densepose_encoding" -> the `DensePoseEncoding` the DensePose map
+    # was read from (DP_SEGM: decoded from a colour render, U = V = 0 unknown)
+    sources: dict[str, Source | DensePoseEncoding] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # warnings for the user ("2 people found, used the largest")
     # the pose detector's own joint positions, before they were moved to OpenPose's (None if never moved)
     detected_keypoints: np.ndarray | None = None
@@ -287,6 +312,14 @@ class Person:
     @property
     def size(self) -> Size:
         return self.image.shape[:2]
+
+    @property
+    def densepose_encoding(self) -> DensePoseEncoding:
+        """The encoding ``densepose`` was read from (``sources["densepose_encoding"]``; IUV when unsaid).
+
+        Whatever it says, ``densepose`` itself is IUV; after a ``DP_SEGM`` render its U and V are 0.
+        """
+        return DensePoseEncoding(self.sources.get("densepose_encoding", DensePoseEncoding.IUV))
 
     @property
     def parse_agnostic_groups(self) -> np.ndarray:

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from vton.data.vitonhd import VitonHD
 from vton.tensors import collate, pair_to_tensors
-from vton.types import DEFAULT_SIZE, Size
+from vton.types import DEFAULT_SIZE, DensePoseEncoding, Size
 
 __all__ = ["TryOnDataset", "collate"]
 
@@ -28,10 +28,15 @@ class TryOnDataset(Dataset):
 
     Args:
         root, split, size, paired: as `VitonHD`.
+        densepose_encoding: the encoding of the ``densepose`` tensors (the warper's); default: the
+            encoding the folder's DensePose files are in (`VitonHD.densepose_encoding`). Settable.
     """
 
-    def __init__(self, root: str | os.PathLike, split: str = "train", size: Size = DEFAULT_SIZE, paired: bool = True):
+    def __init__(self, root: str | os.PathLike, split: str = "train", size: Size = DEFAULT_SIZE, paired: bool = True,
+                 densepose_encoding: DensePoseEncoding | str | None = None):
         self.reader = VitonHD(root, split, size=size, paired=paired)
+        self.densepose_encoding = (self.reader.densepose_encoding if densepose_encoding is None
+                                   else DensePoseEncoding(densepose_encoding))
 
     @property
     def size(self) -> Size:
@@ -41,4 +46,4 @@ class TryOnDataset(Dataset):
         return len(self.reader)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return pair_to_tensors(self.reader[index])
+        return pair_to_tensors(self.reader[index], self.densepose_encoding)

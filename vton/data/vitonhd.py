@@ -15,7 +15,7 @@ keypoints          ``openpose_json``, ``openpose-json`` (``NAME_keypoints``)   y
 parse-agnostic     ``image-parse-agnostic-v3.2``, ``image-parse-agnostic``     computed
 agnostic image     ``agnostic-v3.2``, ``agnostic``                             computed
 agnostic mask      ``agnostic-mask`` (``NAME`` or ``NAME_mask``)              computed
-DensePose IUV      ``image-densepose``, ``densepose``                          computed
+DensePose          ``image-densepose``, ``densepose`` (IUV or dp_segm render)  computed
 GT flow            ``gt-flow`` (``.npy``, float32 ``(2, H, W)``)               optional
 GT warped cloth    ``gt-warped-cloth``                                         optional
 GT warped mask     ``gt-warped-mask``                                          optional
@@ -28,6 +28,13 @@ computed at the requested size by `vton.preprocess` and marked
 agnostic image exists but its mask does not, the mask is its flat grey
 ``(128, 128, 128)`` region; when only the mask exists, the image is the photo
 greyed inside it.
+
+DensePose files may be IUV (ours: PNG, channel 0 a part index) or detectron2's
+dp_segm colour render (HR-VITON's VITON-HD release: JPEG, PARULA colours on
+black), told apart from the pixels (`vton.preprocess.densepose.read_densepose`).
+A render is decoded to part indices at the file's resolution, before resizing,
+and its U and V are 0; ``person.sources["densepose_encoding"]`` says which it was,
+and `VitonHD.densepose_encoding` which the folder holds (its first file).
 
 Resizing, per kind: images with area averaging when shrinking and bilinear
 when enlarging; labels, masks and IUV maps with centre-aligned nearest
@@ -48,7 +55,7 @@ import numpy as np
 
 from vton.errors import InputError
 from vton.io import load_image, load_keypoints_json, load_label_png, load_mask
-from vton.types import DEFAULT_SIZE, Cloth, GroundTruth, Pair, Person, Size, Source
+from vton.types import DEFAULT_SIZE, Cloth, DensePoseEncoding, GroundTruth, Pair, Person, Size, Source
 
 AGNOSTIC_GREY = 128
 AGNOSTIC_GREY_TOLERANCE = 10  # JPEG-saved agnostic images are not exactly 128
@@ -209,6 +216,7 @@ class VitonHD(Sequence[Pair]):
         self.pairs: list[tuple[str, str]] = [(p, p if paired else c) for p, c in listed]
         self.folders: dict[str, Path] = {}
         self.files: dict[str, dict[str, Path]] = {}
+        self._densepose_encoding: DensePoseEncoding | None = None
         for kind, spec in MAPS.items():
             folder = next((self.split_dir / n for n in spec.folders if (self.split_dir / n).is_dir()), None)
             if folder is None:
@@ -238,6 +246,23 @@ class VitonHD(Sequence[Pair]):
         if missing:
             more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
             raise InputError(f"missing file{'s' if len(missing) > 1 else ''}: {', '.join(missing[:3])}{more}")
+
+    @property
+    def densepose_encoding(self) -> DensePoseEncoding:
+        """The encoding of the folder's DensePose files, detected on the first pair's file (IUV when the
+        folder has none: the pose-built map is IUV). Items each detect their own file again."""
+        if self._densepose_encoding is None:
+            path = self._path("densepose", self.pairs[0][0])
+            if path is None:
+                self._densepose_encoding = DensePoseEncoding.IUV
+            else:
+                from vton.preprocess.densepose import detect_densepose_encoding
+
+                try:
+                    self._densepose_encoding = detect_densepose_encoding(load_image(path, min_side=1))
+                except InputError as e:
+                    raise InputError(f"{path}: {e}") from None
+        return self._densepose_encoding
 
     @property
     def has_ground_truth(self) -> bool:
@@ -304,9 +329,17 @@ class VitonHD(Sequence[Pair]):
         elif (path := self._path("agnostic_mask", name)) is not None:
             maps["agnostic_mask"] = resize_nearest(load_mask(path), self.size)
             maps["agnostic"] = np.where(maps["agnostic_mask"][..., None] == 1, np.uint8(AGNOSTIC_GREY), image)
+        encoding = DensePoseEncoding.IUV
         if (path := self._path("densepose", name)) is not None:
-            maps["densepose"] = resize_nearest(load_image(path, min_side=1), self.size)
+            from vton.preprocess.densepose import read_densepose
+
+            try:
+                iuv, encoding = read_densepose(load_image(path, min_side=1))
+            except InputError as e:
+                raise InputError(f"{path}: {e}") from None
+            maps["densepose"] = resize_nearest(iuv, self.size)
         sources.update({k: Source.DATASET for k in maps})
+        sources["densepose_encoding"] = encoding
         if "agnostic" in maps and self._path("agnostic", name) is None:
             sources["agnostic"] = Source.GEOMETRIC  # greyed from the dataset's agnostic mask
 

@@ -54,8 +54,15 @@ def _json_arg(text: str) -> dict:
 def add_tryon_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--person", type=Path, required=True, help="person photo")
     p.add_argument("--cloth", type=Path, required=True, help="in-shop garment photo")
+    p.add_argument("--densepose", type=Path, default=None,
+                   help="DensePose image of the person instead of the pose-built one: IUV (PNG) or the dp_segm colour "
+                        "render of VITON-HD's image-densepose (detected); the warper gets the encoding it was trained on")
     p.add_argument("--out", type=Path, required=True, help="output image (several seeds: OUT-seed<S>.png beside it)")
     p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"TryOnPipeline folder (default {DEFAULT_WEIGHTS})")
+    p.add_argument("--warper", type=Path, default=None,
+                   help="a warper folder replacing the pipeline's (e.g. HR-VITON's from `python -m vton convert hrviton`)")
+    p.add_argument("--vae", type=Path, default=None, help="an AutoencoderKL folder replacing the pipeline's")
+    p.add_argument("--unet", type=Path, default=None, help="a UNet folder replacing the pipeline's")
     p.add_argument("--size", type=_size, default=DEFAULT_SIZE, help="H x W to run at (default 256x192)")
     p.add_argument("--steps", type=int, default=None, help="DDIM steps, 1..1000 (default: the model card's)")
     p.add_argument("--eta", type=float, default=None, help="DDIM eta: 0 deterministic .. 1 DDPM-like (default: the model card's)")
@@ -79,16 +86,18 @@ def _fill_sampling_defaults(args: argparse.Namespace) -> None:
 @command(add_tryon_arguments)
 def tryon(args: argparse.Namespace) -> int:
     """Preprocess both photos, warp, sample, write the result (and the stages when asked)."""
-    from vton.diffusion.pipeline import check_steps, load_pipeline
+    from vton.diffusion.pipeline import check_steps
     from vton.io import atomic_save_image, load_image
+    from vton.registry import assemble_pipeline
     from vton.preprocess import preprocess_cloth, preprocess_person
 
     _fill_sampling_defaults(args)
     check_steps(args.steps, args.strength, args.eta, 1000)
     if not args.weights.is_dir():
         raise InputError(f"no weights at {args.weights}: pass --weights FOLDER (a TryOnPipeline folder from `python -m vton train unet`)")
-    pipe = load_pipeline(args.weights, device=_device())
-    person = preprocess_person(load_image(args.person))
+    pipe = assemble_pipeline(args.weights, warper=args.warper, vae=args.vae, unet=args.unet, device=_device())
+    densepose = load_image(args.densepose) if args.densepose else None
+    person = preprocess_person(load_image(args.person), densepose=densepose)
     cloth = preprocess_cloth(load_image(args.cloth))
     result = pipe(person, cloth, size=args.size, num_inference_steps=args.steps, eta=args.eta, strength=args.strength,
                   seeds=list(args.seed), record_trajectory=args.save_trajectory is not None or args.save_stages is not None,
@@ -129,7 +138,8 @@ def save_stages(folder: Path, person, cloth, result, warper=None) -> None:
     atomic_save_image(folder / "11_warped_cloth.png", tensor_to_image(w.warped_cloth[0]))
     atomic_save_image(folder / "12_warped_mask.png", tensor_to_mask(w.warped_mask[0]))
     atomic_save_image(folder / "13_aligned_cloth.png", tensor_to_image(w.aligned_cloth[0]))
-    atomic_save_label_png(folder / "14_warp_segmentation.png", _groups_to_cihp(w.seg_logits[0].argmax(0).cpu().numpy()))
+    if w.seg_logits is not None:  # the seed's warper has no segmentation head
+        atomic_save_label_png(folder / "14_warp_segmentation.png", _groups_to_cihp(w.seg_logits[0].argmax(0).cpu().numpy()))
     atomic_save_image(folder / "15_composite.png", result.composite)
     if result.trajectory is not None:
         traj = result.trajectory
@@ -202,17 +212,30 @@ def add_train_vae_arguments(p: argparse.ArgumentParser) -> None:
                    help="train only the decoder of --init, so its latents (and a UNet trained on them) stay the same")
 
 
+def _training(run):
+    """A training command run by every process: a failed peer is one ``error:`` line naming its rank, exit 1."""
+    def wrapped(args: argparse.Namespace) -> int:
+        from vton.train.common import training_command
+
+        return training_command(run)(args)
+
+    wrapped.__doc__ = run.__doc__
+    return wrapped
+
+
 @command(add_train_vae_arguments)
+@_training
 def train_vae(args: argparse.Namespace) -> int:
-    """Train a small AutoencoderKL; prints the final folder."""
+    """Train a small AutoencoderKL; prints the final folder (rank 0 only)."""
     from vton.diffusion.train_vae import TrainVAEConfig, train
+    from vton.train.common import print_result
 
     cfg = TrainVAEConfig(**_common_train_config(args), kl_weight=args.kl_weight, vae=args.model, crop=args.crop,
                          init=str(args.init) if args.init else None, decoder_only=args.decoder_only,
                          l1_weight=args.l1_weight, mse_weight=args.mse_weight,
                          colour_weight=args.colour_weight)
     final = train(cfg, progress=_bar("train vae"))
-    print(json.dumps({"final": str(final)}))
+    print_result({"final": str(final)})
     return 0
 
 
@@ -232,9 +255,11 @@ def add_train_unet_arguments(p: argparse.ArgumentParser) -> None:
 
 
 @command(add_train_unet_arguments)
+@_training
 def train_unet(args: argparse.Namespace) -> int:
-    """Train the TryOnUNet (two-branch loss); prints the final folders."""
+    """Train the TryOnUNet (two-branch loss); prints the final folders (rank 0 only)."""
     from vton.diffusion.train_unet import TrainUNetConfig, train
+    from vton.train.common import print_result
 
     common = _common_train_config(args)
     if args.composite == "warp" and args.warp is None:
@@ -246,7 +271,7 @@ def train_unet(args: argparse.Namespace) -> int:
                           cache_latents=args.cache_latents, unet=args.model, x0_crop=args.x0_crop)
     final = train(cfg, progress=_bar("train unet"))
     pipeline = Path(args.out) / "pipeline"
-    print(json.dumps({"unet": str(final), "pipeline": str(pipeline) if pipeline.is_dir() else None}))
+    print_result({"unet": str(final), "pipeline": str(pipeline) if pipeline.is_dir() else None})
     return 0
 
 

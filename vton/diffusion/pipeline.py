@@ -280,21 +280,22 @@ class TryOnPipeline(DiffusionPipeline):
             raise InputError(f"size {size[0]}x{size[1]} must be positive and divisible by {m} for these models")
         device, dtype = self.unet.device, self.unet.dtype
         person, cloth = resize_person(person, size), resize_cloth(cloth, size)
-        batch = pairs_to_batch([Pair(name="", cloth_name="", person=person, cloth=cloth)]).to(device, dtype)
+        pair = Pair(name="", cloth_name="", person=person, cloth=cloth)
+        # the DensePose tensor in the encoding the warper was trained on, whichever the person's came in
+        batch = pairs_to_batch([pair], densepose_encoding=self.warper.densepose_encoding).to(device, dtype)
 
         t0 = time.perf_counter()
-        warp = self.warper(batch.cloth, batch.cloth_mask, batch.densepose, batch.parse_agnostic)
+        warp = self.warper.warp(batch)
         t1 = time.perf_counter()
         composite = make_composite(batch.agnostic, batch.agnostic_mask, warp)
         canvas = self.canvas_size
-        on_canvas, mask_on_canvas = to_canvas(composite, canvas), to_canvas(batch.agnostic_mask, canvas, mask=True)
-        cond_latents = encode(self.vae, on_canvas).to(dtype)
+        cond_latents = encode(self.vae, to_canvas(composite, canvas)).to(dtype)
         uses_cloth = bool(getattr(self.unet, "uses_cloth_latents", False))
         cloth_latents = encode(self.vae, to_canvas(batch.cloth, canvas)).to(dtype) if uses_cloth else None
         t2 = time.perf_counter()
         return Conditioning(
             size=size, warp=warp, person=batch.person, composite=composite, mask=batch.agnostic_mask,
-            cond_latents=cond_latents, mask_latents=latent_mask(mask_on_canvas), cloth_latents=cloth_latents,
+            cond_latents=cond_latents, mask_latents=self.latent_mask(batch.agnostic_mask), cloth_latents=cloth_latents,
             timings={"warp": t1 - t0, "encode": t2 - t1},
         )
 
@@ -322,6 +323,15 @@ class TryOnPipeline(DiffusionPipeline):
         on a GPU) and one decode per image."""
         keep = max(1, round(strength * num_inference_steps))
         return batch * (keep * costs["step"] + costs["decode"])
+
+    def latent_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """The agnostic mask ``(B, 1, H, W)`` {0, 1} at the working size -> the UNet's mask channel ``(B, 1, h, w)``
+        in ``[0, 1]``: the denoiser's own rule when it has one (the seed resizes its mask like an image, then
+        takes the nearest latent pixel), else 1 where any pixel of the 8x8 cell is masked (`latent_mask`)."""
+        own = getattr(self.unet, "latent_mask", None)
+        if callable(own):
+            return own(mask)
+        return latent_mask(to_canvas(mask, self.canvas_size, mask=True))
 
     def decoder_for(self, cond: Conditioning) -> Callable[[torch.Tensor], list[np.ndarray]]:
         """Latents ``(B, 4, h, w)`` -> uint8 images with the unmasked region pasted back from the photo."""

@@ -68,7 +68,7 @@ def composite_of(batch: TryOnBatch, source: str, warper: torch.nn.Module | None)
     if warper is None:
         raise InputError("--composite warp needs a trained warper: pass --warp FOLDER")
     with torch.no_grad():
-        warp = warper(batch.cloth, batch.cloth_mask, batch.densepose, batch.parse_agnostic)
+        warp = warper.warp(batch)  # the batch's DensePose is in the warper's encoding (see `train`)
     return make_composite(batch.agnostic, batch.agnostic_mask, warp)
 
 
@@ -221,13 +221,21 @@ class LatentCache(torch.utils.data.Dataset):
 def train(cfg: TrainUNetConfig, progress=None) -> Path:
     """Train a `TryOnUNet`; writes checkpoints under ``cfg.out`` and the final ``cfg.out/unet``
     (plus ``cfg.out/pipeline`` when a warper is given). Returns the final UNet folder."""
+    from vton.train.common import make_accelerator, training_run
+
+    accelerator = make_accelerator(cfg.seed, mixed_precision=cfg.mixed_precision, log_dir=Path(cfg.out) / "logs",
+                                   gradient_accumulation_steps=cfg.grad_accum)
+    with training_run(accelerator):  # every process leaves the same way, on every path
+        return _train(accelerator, cfg, progress)
+
+
+def _train(accelerator, cfg: TrainUNetConfig, progress) -> Path:
     from vton.data import TryOnDataset
     from vton.tensors import collate
-    from vton.train.common import export_final, finish_training, latest_checkpoint, load_checkpoint, make_accelerator, save_checkpoint
+    from vton.train.common import (epoch_rng, export_final, finish_training, latest_checkpoint, load_checkpoint, load_rng,
+                                   rendezvous, restore_epoch_rng, save_checkpoint)
 
     out = Path(cfg.out)
-    accelerator = make_accelerator(cfg.seed, mixed_precision=cfg.mixed_precision, log_dir=out / "logs",
-                                   gradient_accumulation_steps=cfg.grad_accum)
     device = accelerator.device
     vae = load_vae(cfg.vae, device=device)
     warper = None
@@ -246,7 +254,8 @@ def train(cfg: TrainUNetConfig, progress=None) -> Path:
     unet = TryOnUNet(**cfg.unet)
     use_cloth = unet.config.cross_attention
     scheduler = default_scheduler()
-    data = TryOnDataset(cfg.data, "train", size=tuple(cfg.size))
+    data = TryOnDataset(cfg.data, "train", size=tuple(cfg.size),
+                        densepose_encoding=warper.densepose_encoding if warper is not None else None)
     if len(data) == 0:
         raise InputError(f"no training pairs in {cfg.data}")
     samples_seen = cfg.steps * cfg.batch_size * cfg.grad_accum
@@ -261,6 +270,7 @@ def train(cfg: TrainUNetConfig, progress=None) -> Path:
                 progress(i + 1, len(loader), "caching latents")
         loader = DataLoader(LatentCache(encoded), batch_size=cfg.batch_size, shuffle=True, collate_fn=LatentCache.collate,
                             drop_last=len(data) >= cfg.batch_size)
+        rendezvous(accelerator, "latents cached")  # each process encodes at its own pace; prepare's collectives wait here
 
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     unet, optimizer, loader = accelerator.prepare(unet, optimizer, loader)
@@ -269,17 +279,25 @@ def train(cfg: TrainUNetConfig, progress=None) -> Path:
         ema = copy.deepcopy(accelerator.unwrap_model(unet)).eval().requires_grad_(False)
 
     models = {"unet": unet} | ({"unet_ema": ema} if ema is not None else {})
-    step = 0
+    step, skip, rng = 0, 0, {}
     if cfg.resume and (ckpt := latest_checkpoint(out)) is not None:
-        step, _ = load_checkpoint(ckpt, {k: accelerator.unwrap_model(v) for k, v in models.items()}, optimizer)
+        step, extra = load_checkpoint(ckpt, {k: accelerator.unwrap_model(v) for k, v in models.items()}, optimizer)
+        rng, skip = load_rng(ckpt), extra.get("epoch_batches", 0) % max(len(loader), 1)
     accelerator.init_trackers("unet", config={k: v for k, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
 
     weights = LossWeights(x0_weight=cfg.x0_weight, vgg_weight=cfg.vgg_weight,
                           x0_crop=tuple(cfg.x0_crop) if cfg.x0_crop else None)
     generator = torch.Generator().manual_seed(cfg.seed + step)
+    if "noise" in rng:  # exactly where the checkpointed run was (older checkpoints: fresh draws from seed + step)
+        generator.set_state(rng["noise"])
     unet.train()
     while step < cfg.steps:
-        for batch in loader:
+        if rng:
+            restore_epoch_rng(loader, rng)
+            rng = {}
+        epoch_start, done = epoch_rng(loader), skip  # with the batches done, all a resumed run needs
+        for batch in (accelerator.skip_first_batches(loader, skip) if skip else loader):
+            done += 1
             if not cache:
                 batch = encode_batch(batch, vae, cfg.composite, warper, use_cloth)
             with accelerator.accumulate(unet), accelerator.autocast():
@@ -304,9 +322,12 @@ def train(cfg: TrainUNetConfig, progress=None) -> Path:
             if progress:
                 progress(step, cfg.steps, f"loss {logs['loss']:.4f}")
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                save_checkpoint(out, step, models, optimizer, {"config": json.loads(json.dumps(asdict(cfg), default=str))}, accelerator=accelerator)
+                save_checkpoint(out, step, models, optimizer, {"config": json.loads(json.dumps(asdict(cfg), default=str)),
+                                                               "epoch_batches": done}, accelerator=accelerator,
+                                rng={"noise": generator.get_state()} | (epoch_rng(loader) if done == len(loader) else epoch_start))
             if step >= cfg.steps:
                 break
+        skip = 0
 
     finish_training(accelerator, unet)
     final = ema if ema is not None else accelerator.unwrap_model(unet)
@@ -314,6 +335,7 @@ def train(cfg: TrainUNetConfig, progress=None) -> Path:
         export_final(out / "unet", final)
         if warper is not None:
             export_pipeline(out / "pipeline", warper, vae, final)
+    rendezvous(accelerator, "final export")  # no process leaves while rank 0 still writes
     return out / "unet"
 
 

@@ -193,11 +193,19 @@ class PersonImages(torch.utils.data.Dataset):
 
 def train(cfg: TrainVAEConfig, progress=None) -> Path:
     """Train the small VAE; writes checkpoints under ``cfg.out`` and the final ``cfg.out/vae``."""
-    from vton.train.common import export_final, finish_training, latest_checkpoint, load_checkpoint, make_accelerator, save_checkpoint
+    from vton.train.common import make_accelerator, training_run
+
+    accelerator = make_accelerator(cfg.seed, mixed_precision=cfg.mixed_precision, log_dir=Path(cfg.out) / "logs",
+                                   gradient_accumulation_steps=cfg.grad_accum)
+    with training_run(accelerator):  # every process leaves the same way, on every path
+        return _train(accelerator, cfg, progress)
+
+
+def _train(accelerator, cfg: TrainVAEConfig, progress) -> Path:
+    from vton.train.common import (epoch_rng, export_final, finish_training, latest_checkpoint, load_checkpoint, load_rng,
+                                   rendezvous, restore_epoch_rng, save_checkpoint)
 
     out = Path(cfg.out)
-    accelerator = make_accelerator(cfg.seed, mixed_precision=cfg.mixed_precision, log_dir=out / "logs",
-                                   gradient_accumulation_steps=cfg.grad_accum)
     data = PersonImages(cfg.data, "train", cfg.size)
     if len(data) == 0:
         raise InputError(f"no training images in {cfg.data}")
@@ -226,15 +234,24 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
     optimizer = torch.optim.AdamW([p for p in vae.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
     model = Reconstruction(vae)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    step = 0
+    step, skip, rng = 0, 0, {}
     if cfg.resume and (ckpt := latest_checkpoint(out)) is not None:
-        step, _ = load_checkpoint(ckpt, {"vae": vae}, optimizer)
+        step, extra = load_checkpoint(ckpt, {"vae": vae}, optimizer)
+        rng, skip = load_rng(ckpt), extra.get("epoch_batches", 0) % max(len(loader), 1)
     accelerator.init_trackers("vae", config={k: v for k, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
     generator = torch.Generator(accelerator.device).manual_seed(cfg.seed + step)
     crop_gen = torch.Generator().manual_seed(cfg.seed + step)
+    if "noise" in rng:  # exactly where the checkpointed run was (older checkpoints: fresh draws from seed + step)
+        generator.set_state(rng["noise"])
+        crop_gen.set_state(rng["crop"])
     model.train()
     while step < cfg.steps:
-        for images in loader:
+        if rng:
+            restore_epoch_rng(loader, rng)
+            rng = {}
+        epoch_start, done = epoch_rng(loader), skip  # with the batches done, all a resumed run needs
+        for images in (accelerator.skip_first_batches(loader, skip) if skip else loader):
+            done += 1
             images = random_crop(images, cfg.crop, crop_gen)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, cfg.steps, cfg.lr)
@@ -255,10 +272,14 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
             if progress:
                 progress(step, cfg.steps, f"L1 {logs['l1']:.4f}")
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                save_checkpoint(out, step, {"vae": vae}, optimizer, {"config": json.loads(json.dumps(asdict(cfg), default=str))},
-                                accelerator=accelerator)
+                save_checkpoint(out, step, {"vae": vae}, optimizer, {"config": json.loads(json.dumps(asdict(cfg), default=str)),
+                                                                      "epoch_batches": done},
+                                accelerator=accelerator,
+                                rng={"noise": generator.get_state(), "crop": crop_gen.get_state()}
+                                | (epoch_rng(loader) if done == len(loader) else epoch_start))
             if step >= cfg.steps:
                 break
+        skip = 0
     finish_training(accelerator, model)
 
     final = vae.eval()
@@ -270,4 +291,5 @@ def train(cfg: TrainVAEConfig, progress=None) -> Path:
             final.register_to_config(scaling_factor=1.0 / max(latent_std(final, sample), 1e-6))
     if accelerator.is_main_process:
         export_final(out / "vae", final)
+    rendezvous(accelerator, "final export")  # no process leaves while rank 0 still writes
     return out / "vae"

@@ -9,12 +9,14 @@ Files written to ``--out`` (each atomically, and only after every map was comput
 ``person_mask.png``           person mask, 0/255
 ``parse.png``                 CIHP labels, P-mode PNG with VITON-HD's palette
 ``densepose.png``             IUV (I part index, U, V), see `vton.preprocess.densepose`
+``image-densepose.jpg``       the same parts as VITON-HD's ``image-densepose`` file: detectron2's
+                              dp_segm colour render (PARULA colours on black, JPEG)
 ``densepose_vis.png``         a colour picture of the IUV map
 ``agnostic.png``              agnostic image (grey where the try-on repaints)
 ``agnostic_mask.png``         agnostic mask, 0/255
 ``parse_agnostic.png``        parse-agnostic, P-mode PNG
 ``cloth.png``, ``cloth_mask.png``  with ``--cloth``
-``preprocess.json``           where each map came from, notes, seconds per step
+``preprocess.json``           where each map came from, the DensePose encoding read, notes, seconds per step
 ============================  ===================================================
 """
 from __future__ import annotations
@@ -30,7 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cloth", type=Path, help="in-shop garment photo")
     p.add_argument("--cloth-mask", type=Path, help="garment mask to use instead of computing one")
     p.add_argument("--parse", type=Path, help="CIHP parse PNG (e.g. VITON-HD image-parse-v3) instead of the geometric parse")
-    p.add_argument("--densepose", type=Path, help="DensePose IUV image (e.g. VITON-HD image-densepose) instead of the pose-built one")
+    p.add_argument("--densepose", type=Path,
+                   help="DensePose image instead of the pose-built one: IUV (PNG), or the dp_segm colour render "
+                        "VITON-HD ships in image-densepose (JPEG/PNG); the encoding is detected")
     p.add_argument("--out", required=True, type=Path, help="output folder (created)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -40,7 +44,7 @@ def preprocess(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from vton import io
-    from vton.preprocess.densepose import colorize_iuv
+    from vton.preprocess.densepose import colorize_iuv, render_dp_segm
     from vton.preprocess.pipeline import STEPS, default_preprocessor
 
     image = io.load_image(args.person)
@@ -68,11 +72,13 @@ def preprocess(args: argparse.Namespace) -> int:
     io.atomic_save_image(out / "person_mask.png", person.person_mask)
     io.atomic_save_label_png(out / "parse.png", person.parse)
     io.atomic_save_image(out / "densepose.png", person.densepose)
+    io.atomic_save_image(out / "image-densepose.jpg", render_dp_segm(person.densepose[..., 0]))
     io.atomic_save_image(out / "densepose_vis.png", colorize_iuv(person.densepose))
     io.atomic_save_image(out / "agnostic.png", person.agnostic)
     io.atomic_save_image(out / "agnostic_mask.png", person.agnostic_mask)
     io.atomic_save_label_png(out / "parse_agnostic.png", person.parse_agnostic)
-    summary = {"person": {"sources": {k: v.value for k, v in person.sources.items()}, "notes": person.notes,
+    summary = {"person": {"sources": {k: v.value for k, v in person.sources.items()},
+                          "densepose_encoding": person.densepose_encoding.value, "notes": person.notes,
                           "seconds": {k: round(v, 4) for k, v in timings.items()}, "size_hw": list(person.size)}}
     if cloth is not None:
         io.atomic_save_image(out / "cloth.png", cloth.image)

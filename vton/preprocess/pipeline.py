@@ -18,8 +18,12 @@ Person steps, each timed (``timings``) and reported through ``progress``:
 2. masks: Pose's segmentation, thresholded; the components holding the
    body keypoints are kept and their holes filled.
 3. parse: the given map, else `parse.geometric_parse` (face mesh + hands).
-4. densepose: the given IUV, else `densepose.densepose_from_pose`. Photos with
-   a side over `WORK_SIDE` get both built at that size and scaled back.
+4. densepose: the given DensePose image, IUV or detectron2's dp_segm colour
+   render (VITON-HD's ``image-densepose``; decoded to part indices, U = V = 0),
+   told apart from the pixels (`densepose.read_densepose`; ``sources
+   ["densepose_encoding"]`` says which), else `densepose.densepose_from_pose`
+   (IUV). Photos with a side over `WORK_SIDE` get the parse and IUV built at
+   that size and scaled back.
 5. agnostic: `agnostic.make_agnostic`.
 
 Bad input raises `InputError` with one sentence: no person, shoulders missing
@@ -40,11 +44,11 @@ from vton.errors import InputError
 from vton.preprocess import geometry as g
 from vton.preprocess.agnostic import make_agnostic
 from vton.preprocess.cloth import cloth_mask, fill_holes
-from vton.preprocess.densepose import densepose_from_pose
+from vton.preprocess.densepose import densepose_from_pose, read_densepose
 from vton.preprocess.detect import (MIRROR_LANDMARKS, SEGMENTATION_THRESHOLD, Detectors, PoseResult, average_keypoints,
                                    landmarks_to_body25, to_openpose)
 from vton.preprocess.parse import geometric_parse
-from vton.types import CIHP, Body25, Cloth, DensePosePart, Person, Source, check_image
+from vton.types import CIHP, Body25, Cloth, DensePoseEncoding, Person, Source, check_image
 
 Progress = Callable[[int, int, str], None]
 
@@ -110,7 +114,10 @@ class Preprocessor:
         Args:
             parse: optional CIHP ``uint8 (H, W)`` map (e.g. VITON-HD ``image-parse-v3``) used instead of
                 the geometric parse; recorded as ``parse_source``.
-            densepose: optional IUV ``uint8 (H, W, 3)`` used instead of the pose-built map.
+            densepose: optional DensePose image ``uint8 (H, W, 3)`` used instead of the pose-built map:
+                IUV, or a dp_segm colour render (JPEG or PNG, min-max normalised or not), detected
+                from its pixels; recorded as ``densepose_source``, its encoding as
+                ``sources["densepose_encoding"]``.
             progress: ``progress(done, total, message)`` after each step.
             timings: if given, filled with seconds per step (`STEPS`).
         """
@@ -118,6 +125,12 @@ class Preprocessor:
         size = image.shape[:2]
         _check_maps(size, parse, densepose)
         notes: list[str] = []
+        densepose_encoding = DensePoseEncoding.IUV
+        if densepose is not None:
+            densepose, densepose_encoding = read_densepose(densepose)
+            if densepose_encoding is DensePoseEncoding.DP_SEGM:
+                notes.append("the DensePose image is a dp_segm colour render (as VITON-HD's image-densepose): its "
+                             "part indices were decoded from the colours; U and V are not in the render (set to 0)")
         timings = {} if timings is None else timings
         report = progress or (lambda done, total, message: None)
         clock = time.perf_counter()
@@ -154,6 +167,7 @@ class Preprocessor:
             sources["densepose"] = Source.GEOMETRIC
         else:
             sources["densepose"] = densepose_source
+        sources["densepose_encoding"] = densepose_encoding
         lap("densepose")
         agn = make_agnostic(image, parse, pose.keypoints)
         sources.update(agnostic=Source.GEOMETRIC, agnostic_mask=Source.GEOMETRIC, parse_agnostic=Source.GEOMETRIC)
@@ -491,13 +505,10 @@ def _check_maps(size: tuple[int, int], parse: np.ndarray | None, densepose: np.n
             raise InputError(f"the parse map is {parse.dtype} {parse.shape}; it must be uint8 ({h}, {w}) like the photo")
         if parse.size and int(parse.max()) >= len(CIHP):
             raise InputError(f"the parse map has label {int(parse.max())}; CIHP labels are 0..{len(CIHP) - 1}")
-    if densepose is not None:
+    if densepose is not None:  # its encoding (IUV or a dp_segm render) is checked by `read_densepose`
         if densepose.shape != (h, w, 3) or densepose.dtype != np.uint8:
             raise InputError(f"the DensePose image is {densepose.dtype} {densepose.shape}; "
                              f"it must be uint8 ({h}, {w}, 3) like the photo")
-        if densepose.size and int(densepose[..., 0].max()) >= len(DensePosePart):
-            raise InputError(f"the DensePose image has part index {int(densepose[..., 0].max())}; "
-                             f"parts are 0..{len(DensePosePart) - 1}")
 
 
 # ---------------------------------------------------------------------- module-level default

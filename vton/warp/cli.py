@@ -59,8 +59,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 @command(add_train_arguments)
 def train(args: argparse.Namespace) -> int:
-    """Train FlowWarpNet; prints the final folder and the last losses as JSON."""
-    from vton.train.common import tqdm_progress
+    """Train FlowWarpNet; prints the final folder and the last losses as JSON (rank 0 only)."""
+    from vton.train.common import training_command
+
+    return training_command(_train)(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from vton.train.common import print_result, tqdm_progress
     from vton.warp.losses import WarpLossWeights
     from vton.warp.train import WarpTrainConfig, train_warp
 
@@ -80,10 +86,8 @@ def train(args: argparse.Namespace) -> int:
         cpu=True if args.cpu else None, model=model, weights=WarpLossWeights(fold=args.fold_weight),
     )
     result = train_warp(config, progress=tqdm_progress("train warp"))
-    if result.final is not None:
-        print(json.dumps({"final": str(result.final), "step": result.step, "seconds": round(result.seconds, 1),
-                          "processes": result.processes,
-                          "first_losses": result.first_losses, "losses": result.losses}, indent=2))
+    print_result({"final": str(result.final), "step": result.step, "seconds": round(result.seconds, 1),
+                  "processes": result.processes, "first_losses": result.first_losses, "losses": result.losses}, indent=2)
     return 0
 
 
@@ -93,7 +97,7 @@ def train(args: argparse.Namespace) -> int:
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, required=True, help="VITON-HD-layout folder")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--weights", type=Path, help="a FlowWarpNet folder (config.json + safetensors)")
+    which.add_argument("--weights", type=Path, help="a warper folder (config.json + safetensors): ours, or one from `python -m vton convert`")
     which.add_argument("--tps", action="store_true", help="the training-free TPS baseline")
     which.add_argument("--identity", action="store_true", help="no warp at all (the floor)")
     p.add_argument("--size", type=_size, default=DEFAULT_SIZE, help="H x W evaluation size (default 256x192)")
@@ -111,14 +115,14 @@ def evaluate(args: argparse.Namespace) -> int:
 
     from vton.train.common import tqdm_progress
     from vton.warp.evaluate import evaluate_warper
-    from vton.warp.network import FlowWarpNet
+    from vton.registry import load_warper
 
     if not Path(args.data).is_dir():
         raise InputError(f"data folder not found: {args.data}")
     _set_threads(args)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    warper = FlowWarpNet.from_pretrained(args.weights) if args.weights else ("tps" if args.tps else "identity")
-    if isinstance(warper, FlowWarpNet) and (args.size[0] % warper.multiple or args.size[1] % warper.multiple):
+    warper = load_warper(args.weights, device=device) if args.weights else ("tps" if args.tps else "identity")
+    if not isinstance(warper, str) and (args.size[0] % warper.multiple or args.size[1] % warper.multiple):
         raise InputError(f"--size must be divisible by {warper.multiple} for this network, got {args.size[0]}x{args.size[1]}")
     result = evaluate_warper(
         args.data, warper, size=args.size, split=args.split, batch_size=args.batch_size, limit=args.limit,
@@ -127,6 +131,9 @@ def evaluate(args: argparse.Namespace) -> int:
     if not args.per_sample:
         result.pop("per_sample")
     if args.weights:
+        from vton.registry import describe_origin
+
         result["weights"] = str(args.weights)
+        result["model"] = {"class": type(warper).__name__, "origin": describe_origin(warper)}
     print(json.dumps(result, indent=2))
     return 0

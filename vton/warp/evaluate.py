@@ -15,7 +15,9 @@ Every warper is reduced to one thing, a sampling flow at the evaluation size
   folds (Jacobian determinant <= 0).
 
 The network is scored on its warped cloth and mask before occlusion handling,
-since the ground truth is the unoccluded warp.
+since the ground truth is the unoccluded warp. A network is any warper
+(`FlowWarpNet` or a port: ``warp(batch)``, ``densepose_encoding``); its DensePose
+input is built in the encoding it was trained on, whichever the folder holds.
 """
 from __future__ import annotations
 
@@ -29,11 +31,11 @@ from skimage.metrics import structural_similarity
 
 from vton.tensors import pairs_to_batch
 from vton.types import DEFAULT_SIZE, Group, Pair, Size
-from vton.warp.network import FlowWarpNet
 from vton.warp.ops import apply_flow, end_point_error, fold_mask
 from vton.warp.tps import tps_flow
 
-Warper = Union[FlowWarpNet, Literal["tps", "identity"]]
+Warper = Union[torch.nn.Module, Literal["tps", "identity"]]
+"""A warper module (``warp(batch)``, ``densepose_encoding``), or the TPS baseline, or no warp."""
 METRICS = ("epe_px", "cloth_l1", "cloth_ssim", "mask_iou", "fold_pct")
 
 
@@ -55,16 +57,17 @@ def warper_name(warper: Warper) -> str:
 def predict_flows(warper: Warper, pairs: list[Pair], device: torch.device | str = "cpu") -> tuple[torch.Tensor, list[list[str]]]:
     """Full-size sampling flows ``(B, 2, H, W)`` for pairs of one size, and each pair's notes."""
     size = pairs[0].person.size
-    if isinstance(warper, FlowWarpNet):
-        batch = pairs_to_batch(pairs).to(device)
-        out = warper(batch.cloth, batch.cloth_mask, batch.densepose, batch.parse_agnostic)
+    if not isinstance(warper, str):
+        dtype = next((p.dtype for p in warper.parameters()), torch.float32)
+        batch = pairs_to_batch(pairs, densepose_encoding=warper.densepose_encoding).to(device, dtype)
+        out = warper.warp(batch)
         return out.full_flow(size).float().cpu(), [[] for _ in pairs]
     if warper == "identity":
         return torch.zeros(len(pairs), 2, *size), [[] for _ in pairs]
     if warper == "tps":
         results = [tps_flow(p.cloth.mask, p.person.keypoints, size) for p in pairs]
         return torch.cat([r.flow for r in results]), [r.notes for r in results]
-    raise ValueError(f"warper must be a FlowWarpNet, 'tps' or 'identity', got {warper!r}")
+    raise ValueError(f"warper must be a warper module, 'tps' or 'identity', got {warper!r}")
 
 
 def score_pairs(pairs: list[Pair], flows: torch.Tensor) -> list[SampleScore]:
@@ -126,7 +129,7 @@ def evaluate_warper(
 
     reader = VitonHD(data, split, size=tuple(size))
     total = len(reader) if limit is None else min(limit, len(reader))
-    if isinstance(warper, FlowWarpNet):
+    if not isinstance(warper, str):
         warper = warper.to(device).eval()
     scores: list[SampleScore] = []
     notes: list[str] = []

@@ -36,7 +36,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
 from vton.errors import InputError
-from vton.types import NUM_GROUPS, Cloth, Group, Person, Size
+from vton.types import NUM_GROUPS, Cloth, DensePoseEncoding, Group, Pair, Person, Size
 from vton.warp.ops import apply_flow, resize_flow
 
 OCCLUDING_GROUPS: tuple[Group, ...] = (Group.HAIR, Group.FACE, Group.LEFT_ARM, Group.RIGHT_ARM)
@@ -114,13 +114,14 @@ def warp_full_resolution(out: WarpOutput, image: torch.Tensor, padding_mode: str
 
 
 @torch.no_grad()
-def warp_pair(
-    net: "FlowWarpNet", person: Person, cloth: Cloth, *, size: Size | None = None, device: torch.device | str = "cpu"
-) -> WarpOutput:
-    """The warp stage on preprocessed numpy results: run ``net`` on one person and one cloth.
+def warp_pair(net, person: Person, cloth: Cloth, *, size: Size | None = None,
+              device: torch.device | str = "cpu") -> WarpOutput:
+    """The warp stage on preprocessed numpy results: run a warper on one person and one cloth.
 
     Args:
-        net: a `FlowWarpNet` (its device and dtype are used as they are after ``.to(device)``).
+        net: any warper (`FlowWarpNet` or a port: ``warp(batch)``, ``multiple``, ``densepose_encoding``;
+            its device and dtype are used as they are after ``.to(device)``). Its DensePose input is
+            built in its own ``densepose_encoding``, whichever encoding the person's came in.
         person, cloth: `vton.types.Person` and `vton.types.Cloth`, of any (equal or not) sizes.
         size: ``(H, W)`` the network runs at (divisible by ``net.multiple``); default: the person's size.
 
@@ -128,27 +129,25 @@ def warp_pair(
         A `WarpOutput` for a batch of 1 at ``size``. Use `warp_full_resolution` for a sharper
         cloth at the photo's resolution.
     """
-    from vton.tensors import densepose_to_tensor, groups_one_hot, image_to_tensor, mask_to_tensor
+    from vton.tensors import collate, pair_to_tensors
 
     size = tuple(size or person.size)
     if size[0] % net.multiple or size[1] % net.multiple:
         raise InputError(f"the warp network needs H and W divisible by {net.multiple}, got {size[0]}x{size[1]}")
+    smooth = {"person", "cloth", "agnostic"}  # images; the other tensors are masks and labels
 
-    def fit(t: torch.Tensor, smooth: bool) -> torch.Tensor:
-        t = t[None].to(device)
+    def fit(name: str, t: torch.Tensor) -> torch.Tensor:
         if tuple(t.shape[-2:]) == size:
             return t
-        if smooth:
-            return F.interpolate(t, size=size, mode="bilinear", antialias=True, align_corners=False)
-        return F.interpolate(t, size=size, mode="nearest-exact")
+        if name in smooth:
+            return F.interpolate(t[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
+        return F.interpolate(t[None], size=size, mode="nearest-exact")[0]
 
+    tensors = pair_to_tensors(Pair(name="", cloth_name="", person=person, cloth=cloth), net.densepose_encoding)
+    batch = collate([{k: fit(k, v) for k, v in tensors.items() if not k.startswith("gt_")}])
+    dtype = next((p.dtype for p in net.parameters()), torch.float32)
     net.eval()
-    return net(
-        fit(image_to_tensor(cloth.image), True),
-        fit(mask_to_tensor(cloth.mask), False),
-        fit(densepose_to_tensor(person.densepose), False),
-        fit(groups_one_hot(person.parse_agnostic), False),
-    )
+    return net.warp(batch.to(device, dtype))
 
 
 # ----------------------------------------------------------------------------- blocks
@@ -243,12 +242,21 @@ class FlowWarpNet(ModelMixin, ConfigMixin):
         channel_mults: tuple[int, ...] | None = None,
         flow_hidden: int = 32,
         working_size: tuple[int, int] | None = None,
+        densepose_encoding: str = DensePoseEncoding.IUV.value,
     ):
         """``working_size`` ``(H, W)``: when set, inputs of another size are resized to it, the flows are
         predicted there, and the finest flow (normalized, so it needs no rescaling) warps the cloth
         at the input's resolution, as HR-VITON ran its condition generator at 256x192 for 1024x768.
+
+        ``densepose_encoding``: the DensePose tensor the model was trained on, ``"iuv"`` or ``"dp_segm"``
+        (`vton.types.DensePoseEncoding`; folders saved before this field existed were IUV).
         """
         super().__init__()
+        try:
+            DensePoseEncoding(getattr(densepose_encoding, "value", densepose_encoding))
+        except ValueError:
+            raise ValueError(f"densepose_encoding must be one of {[e.value for e in DensePoseEncoding]}, "
+                             f"got {densepose_encoding!r}") from None
         if working_size is not None and (len(working_size) != 2 or any(int(v) % 2**num_levels for v in working_size)):
             raise ValueError(f"working_size must be (H, W) divisible by {2**num_levels}, got {working_size}")
         if channel_mults is None:
@@ -301,6 +309,30 @@ class FlowWarpNet(ModelMixin, ConfigMixin):
     def multiple(self) -> int:
         """Input height and width must be divisible by this (``2**num_levels``)."""
         return 2**self.num_levels
+
+    @property
+    def densepose_encoding(self) -> DensePoseEncoding:
+        """The DensePose tensor this model takes (`vton.tensors.densepose_to_tensor` of that encoding)."""
+        value = self.config.get("densepose_encoding", DensePoseEncoding.IUV.value)
+        return DensePoseEncoding(getattr(value, "value", value))
+
+    @property
+    def origin(self) -> str:
+        """Who trained it: ``"vton"`` (this project)."""
+        return "vton"
+
+    def describe(self) -> str:
+        """One line for people: what the model is, what it takes, what it was trained at."""
+        params = sum(p.numel() for p in self.parameters())
+        work = self.config.working_size
+        at = f", predicts at {int(work[0])}x{int(work[1])}" if work is not None else ""
+        return (f"FlowWarpNet (trained with vton): {params / 1e6:.1f}M parameters, {self.num_levels} levels, "
+                f"DensePose input {self.densepose_encoding.label}{at}")
+
+    def warp(self, batch) -> WarpOutput:
+        """The warper interface: `forward` on a `vton.tensors.TryOnBatch` whose ``densepose`` is in
+        `densepose_encoding` (reads ``cloth``, ``cloth_mask``, ``densepose``, ``parse_agnostic``)."""
+        return self(batch.cloth, batch.cloth_mask, batch.densepose, batch.parse_agnostic)
 
     # -- input checks -------------------------------------------------------------------------
 

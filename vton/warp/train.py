@@ -10,10 +10,16 @@ Outputs under ``config.out``:
 - ``checkpoints/step-NNNNNN/`` (atomic; ``warp/`` model folder, optimizer, state),
 - ``logs/`` TensorBoard scalars (every loss term) and image grids,
 - ``final/`` the trained model as a diffusers folder (``FlowWarpNet.from_pretrained``).
+
+The model's ``densepose_encoding`` is the one the data's DensePose files are in
+(`vton.data.VitonHD.densepose_encoding`): ``"dp_segm"`` on a VITON-HD folder of
+colour renders, ``"iuv"`` on our synthetic data; it trains on that tensor.
+``config.model["densepose_encoding"]`` overrides it; a resumed run keeps its checkpoint's.
 """
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +29,8 @@ from torch.utils.data import DataLoader
 
 from vton.errors import InputError
 from vton.tensors import TryOnBatch, collate
-from vton.train.common import Progress, export_final, finish_training, latest_checkpoint, load_checkpoint, make_accelerator, save_checkpoint
+from vton.train.common import (Progress, epoch_rng, export_final, finish_training, latest_checkpoint, load_checkpoint, load_rng,
+                               make_accelerator, rendezvous, restore_epoch_rng, save_checkpoint, training_run)
 from vton.types import DEFAULT_SIZE, Size
 from vton.warp.losses import WarpLossWeights, warp_losses
 from vton.warp.network import FlowWarpNet, WarpOutput
@@ -99,7 +106,7 @@ def learning_rate(config: WarpTrainConfig, step: int) -> float:
 
 
 def _forward(model, batch: TryOnBatch) -> WarpOutput:
-    return model(batch.cloth, batch.cloth_mask, batch.densepose, batch.parse_agnostic)
+    return model(batch.cloth, batch.cloth_mask, batch.densepose, batch.parse_agnostic)  # not .warp: DDP syncs through forward
 
 
 def _image_grid(batch: TryOnBatch, out: WarpOutput, rows: int = 4) -> torch.Tensor:
@@ -147,12 +154,18 @@ def train_warp(config: WarpTrainConfig, progress: Progress | None = None) -> War
     accelerator = make_accelerator(
         config.seed, mixed_precision=config.mixed_precision, cpu=config.cpu, log_dir=out_dir / "logs"
     )
+    with training_run(accelerator):  # every process leaves the same way, on every path
+        return _train_warp(accelerator, config, progress, started)
+
+
+def _train_warp(accelerator, config: WarpTrainConfig, progress: Progress | None, started: float) -> WarpTrainResult:
+    out_dir = Path(config.out)
     main = accelerator.is_main_process
 
     # 1. data
     from vton.data import TryOnDataset
 
-    dataset = TryOnDataset(config.data, split="train", size=tuple(config.size))
+    data = dataset = TryOnDataset(config.data, split="train", size=tuple(config.size))
     if config.cache and config.num_workers == 0:
         dataset = CachedDataset(dataset)
     if len(dataset) == 0:
@@ -173,9 +186,13 @@ def train_warp(config: WarpTrainConfig, progress: Progress | None = None) -> War
         model = FlowWarpNet.from_config(FlowWarpNet.load_config(ckpt / MODEL_NAME))
         differs = {k: v for k, v in config.model.items() if model.config.get(k) != v}
         if differs:
-            accelerator.print(f"resuming with the checkpoint's model config; ignored {differs}")
+            accelerator.print(f"resuming with the checkpoint's model config; ignored {differs}", file=sys.stderr)
     else:
-        model = FlowWarpNet(**config.model)
+        model = FlowWarpNet(**({"densepose_encoding": data.densepose_encoding.value} | config.model))
+    if model.densepose_encoding is not data.reader.densepose_encoding:
+        accelerator.print(f"the data's DensePose files are {data.reader.densepose_encoding.label} but the model takes "
+                          f"{model.densepose_encoding.label}: it trains on that, built from the files' part indices")
+    data.densepose_encoding = model.densepose_encoding  # the tensors it trains on; no item was read yet
     _check_size(tuple(config.size), model.multiple)
     # the size it learns at is the size it predicts at (also for checkpoints older than working_size)
     model.register_to_config(working_size=list(config.size))
@@ -187,12 +204,13 @@ def train_warp(config: WarpTrainConfig, progress: Progress | None = None) -> War
         vgg = VGGPerceptualLoss.from_file(config.vgg).to(accelerator.device)
 
     # 3. resume (before prepare: the weights load into the plain module)
-    step = 0
+    step, rng = 0, {}
     if ckpt is not None:
         step, _ = load_checkpoint(ckpt, {MODEL_NAME: model}, optimizer)
-        accelerator.print(f"resumed from {ckpt} at step {step}")
+        rng = load_rng(ckpt)  # where the data order was (checkpoints without it resume on a fresh order)
+        accelerator.print(f"resumed from {ckpt} at step {step}", file=sys.stderr)
     elif config.resume:
-        accelerator.print(f"no checkpoint in {out_dir / 'checkpoints'}; starting from scratch")
+        accelerator.print(f"no checkpoint in {out_dir / 'checkpoints'}; starting from scratch", file=sys.stderr)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     if main:
         accelerator.init_trackers(
@@ -213,6 +231,10 @@ def train_warp(config: WarpTrainConfig, progress: Progress | None = None) -> War
     while step < config.steps:
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(epoch)
+        if rng:
+            restore_epoch_rng(loader, rng)
+            rng = {}
+        epoch_start = epoch_rng(loader)  # with the step, all a resumed run needs to see the same batches
         epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
         skip = 0
         for raw in epoch_loader:
@@ -251,15 +273,16 @@ def train_warp(config: WarpTrainConfig, progress: Progress | None = None) -> War
                 save_checkpoint(
                     out_dir, step, {MODEL_NAME: model}, optimizer,
                     {"config": {k: str(v) for k, v in asdict(config).items()}, "losses": last},
-                    accelerator=accelerator,
+                    accelerator=accelerator, rng=epoch_rng(loader) if step % per_epoch == 0 else epoch_start,
                 )
             if step >= config.steps:
                 break
         epoch += 1
 
-    # 5. final export
+    # 5. final export (the others wait for it: no process leaves while rank 0 still writes)
     finish_training(accelerator, model)
     final = export_final(out_dir / "final", accelerator.unwrap_model(model)) if main else None
+    rendezvous(accelerator, "final export")
     return WarpTrainResult(final, step, last, first, time.perf_counter() - started, accelerator.num_processes)
 
 

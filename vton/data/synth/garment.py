@@ -28,6 +28,38 @@ from vton.data.synth.texture import smooth_noise
 
 KINDS = ("tshirt", "long_sleeve", "tank")
 
+LENGTHS = ("cropped", "regular", "long", "tunic")
+"""How far a top reaches, drawn by `sample_length` (hem below the mid-hip point, in torso lengths):
+cropped -0.42..-0.28 (bare midriff); regular -0.02..0.22 (`Fit.sample`'s own draw); long 0.25..0.45
+(an untucked shirt over the hips); tunic 0.45..0.75 (over the thighs, on trousers or a skirt)."""
+LENGTH_P = (0.1, 0.5, 0.25, 0.15)
+
+
+@dataclass(frozen=True)
+class Length:
+    """A top's length class and what it changes (`regular` changes nothing)."""
+
+    name: str  # one of `LENGTHS`
+    hem_drop: float | None = None  # replaces `Fit.hem_drop` (None: keep the fit's own draw)
+    length_scale: float = 1.0  # the flat template's shoulder-to-hem length, times this
+    hem_scale: float = 1.0  # the flat template's hem half-width, times this
+    hem_flare: float = 1.05  # the hem on the body is at least this x the hip half-width
+
+
+def sample_length(rng: np.random.Generator) -> Length:
+    """A top's `Length`, from a random stream of its own (see `render.render_pair`), so adding lengths
+    moved none of the generator's older draws: a `regular` top is drawn as before, byte for byte."""
+    name = str(rng.choice(LENGTHS, p=LENGTH_P))
+    if name == "regular":
+        return Length(name)
+    lo, hi = {"cropped": (-0.42, -0.28), "long": (0.25, 0.45), "tunic": (0.45, 0.75)}[name]
+    drop = float(rng.uniform(lo, hi))
+    # the flat garment is as much longer (shorter) as the hem is lower (higher) than a regular one's
+    scale = (1 + drop) / 1.1
+    flare = 1.05 if name == "cropped" else float(rng.uniform(1.15, 1.3) if name == "long" else rng.uniform(1.25, 1.45))
+    return Length(name, hem_drop=drop, length_scale=scale, hem_scale=1.0 if name == "cropped" else flare / 1.1,
+                  hem_flare=flare)
+
 
 @dataclass
 class Sleeve:
@@ -89,15 +121,18 @@ def _arc(center, rx, ry, a0, a1, n=12) -> np.ndarray:
     return np.stack([center[0] + rx * np.cos(t), center[1] + ry * np.sin(t)], 1)
 
 
-def sample_template(rng: np.random.Generator, kind: str, size: tuple[int, int]) -> Template:
-    """A random flat garment of ``kind`` fitted into a cloth frame of ``size`` (H, W)."""
+def sample_template(rng: np.random.Generator, kind: str, size: tuple[int, int], length_scale: float = 1.0,
+                    hem_scale: float = 1.0) -> Template:
+    """A random flat garment of ``kind`` fitted into a cloth frame of ``size`` (H, W); its shoulder-to-hem
+    length and hem width are the drawn ones times ``length_scale`` / ``hem_scale`` (`Length`)."""
     if kind not in KINDS:
         raise ValueError(f"garment kind must be one of {KINDS}, got {kind!r}")
     h, w = size
     neck_half = rng.uniform(0.3, 0.42)
     slope = rng.uniform(0.08, 0.2)
-    length = rng.uniform(2.3, 2.8)
-    hem_half = rng.uniform(0.95, 1.05)
+    base_length = rng.uniform(2.3, 2.8)  # a regular top's; a long sleeve is measured on it
+    length = base_length * length_scale
+    hem_half = rng.uniform(0.95, 1.05) * hem_scale
     armpit = rng.uniform(0.5, 0.65)
     if kind == "tank":
         strap = rng.uniform(0.18, 0.3)
@@ -124,7 +159,7 @@ def sample_template(rng: np.random.Generator, kind: str, size: tuple[int, int]) 
     if kind != "tank":
         long_ = kind == "long_sleeve"
         angle = rng.uniform(22, 38) if long_ else rng.uniform(45, 68)  # from straight down
-        sl = rng.uniform(0.85, 1.0) * length if long_ else rng.uniform(0.45, 0.75)
+        sl = rng.uniform(0.85, 1.0) * base_length if long_ else rng.uniform(0.45, 0.75)
         end_half = armpit / 2 * (rng.uniform(0.45, 0.6) if long_ else rng.uniform(0.75, 0.95))
         for s in SIDES:
             a = np.deg2rad(angle)
@@ -199,12 +234,17 @@ class Fit:
     wobble: float  # amplitude of the low-frequency deformation, in cloth pixels
     sleeve_reach: float  # short sleeve: fraction of the upper arm it covers
     sleeve_loose: float  # sleeve radius / arm radius
+    hem_flare: float = 1.05  # the hem half-width on the body is at least this x the hip half-width
 
     @staticmethod
-    def sample(rng: np.random.Generator, t: Template) -> "Fit":
-        return Fit(hem_drop=rng.uniform(-0.02, 0.22), hem_width=t.hem_half * rng.uniform(0.75, 0.98),
-                   cylinder=rng.uniform(0.0, 0.3), wobble=rng.uniform(0.0, 0.035) * t.scale * 2,
-                   sleeve_reach=rng.uniform(0.35, 0.7), sleeve_loose=rng.uniform(1.08, 1.3))
+    def sample(rng: np.random.Generator, t: Template, length: Length | None = None) -> "Fit":
+        """Draw a fit; a `Length` other than regular then sets the hem (the same draws are made either way)."""
+        fit = Fit(hem_drop=rng.uniform(-0.02, 0.22), hem_width=t.hem_half * rng.uniform(0.75, 0.98),
+                  cylinder=rng.uniform(0.0, 0.3), wobble=rng.uniform(0.0, 0.035) * t.scale * 2,
+                  sleeve_reach=rng.uniform(0.35, 0.7), sleeve_loose=rng.uniform(1.08, 1.3))
+        if length is not None and length.hem_drop is not None:
+            fit.hem_drop, fit.hem_flare = length.hem_drop, length.hem_flare
+        return fit
 
 
 @dataclass
@@ -220,7 +260,7 @@ def _torso_map(body: Body, t: Template, fit: Fit, xy: np.ndarray) -> np.ndarray:
     s_r, s_l = body.shoulder_top(0), body.shoulder_top(1)
     half = float(np.linalg.norm(s_l - s_r)) / 2
     hem_c = body.mid_hip + body.down * fit.hem_drop * body.torso_length
-    hem_half = max(body.hip_half * 1.05, half * fit.hem_width)
+    hem_half = max(body.hip_half * fit.hem_flare, half * fit.hem_width)
     person = np.array([s_r, s_l, hem_c + body.across * hem_half, hem_c - body.across * hem_half])
     u = _apply_homography(_homography(person, t.torso_quad), xy)  # template units
     # cylinder: the cloth is foreshortened towards the sides of the body (fixed points 0 and +-1)

@@ -27,12 +27,14 @@ from PIL import Image
 from vton.data.synth import texture as tx
 from vton.data.synth.body import SIDES, Body, fill_circle, fill_ellipse, fill_limb, fill_polygon, sample_body
 from vton.data.synth.garment import (KINDS, Fit, GarmentMap, Template, bilinear_sample, flow_from_map,
-                                     garment_map, sample_template, template_mask)
+                                     garment_map, sample_length, sample_template, template_mask)
 from vton.preprocess.agnostic import make_agnostic
 from vton.preprocess.densepose import densepose_from_pose
 from vton.types import CIHP, Body25, Cloth, GroundTruth, Pair, Person, Source
 
 HAIR_STYLES = ("short", "bob", "long", "bun", "buzz")
+_LENGTH_STREAM = 0x1E9
+"""Second word of the seed of the top-length stream (`garment.sample_length`)."""
 JPEG_QUALITY = 95
 """Person and cloth images are stored as JPEG (VITON-HD's format); the generator
 works on the decoded JPEG, so the files on disk are exactly what the ground truth was built from."""
@@ -47,6 +49,7 @@ class SampleInfo:
     arm_pose: str  # one of `body.ARM_POSES`
     hair: str  # one of `HAIR_STYLES`
     occluded: int  # pixels of the warped garment hidden by an arm (or hair)
+    length: str = "regular"  # one of `garment.LENGTHS`: how far the top reaches
 
 
 @dataclass
@@ -298,14 +301,17 @@ def render_pair(seed: int, size: tuple[int, int] = (256, 192),
     ys, xs = np.mgrid[0:h, 0:w]
     xy = np.stack([xs, ys], -1).astype(np.float64)
 
+    # the top's length comes from a stream of its own: drawing it moved none of the older draws, so a
+    # "regular" top (half of them) is the same, byte for byte, as before lengths existed
+    length = sample_length(np.random.default_rng([int(seed), _LENGTH_STREAM]))
     body = sample_body(rng, size)
     kind = str(rng.choice(KINDS, p=[0.4, 0.35, 0.25]))
-    template = sample_template(rng, kind, size)
+    template = sample_template(rng, kind, size, length.length_scale, length.hem_scale)
     cloth_f, cloth_mask, texture_kind = _draw_cloth(rng, template, size)
     cloth_jpg = encode_jpeg(_to_u8(cloth_f))
     cloth = decode_jpeg(cloth_jpg)
 
-    gm = garment_map(rng, body, template, Fit.sample(rng, template))
+    gm = garment_map(rng, body, template, Fit.sample(rng, template, length))
     rgbm = np.concatenate([cloth.astype(np.float32) / 255, cloth_mask[..., None].astype(np.float32)], -1)
     sampled = bilinear_sample(rgbm, gm.q)
     warped = _to_u8(sampled[..., :3])
@@ -356,11 +362,13 @@ def render_pair(seed: int, size: tuple[int, int] = (256, 192),
         agnostic=agn.image, agnostic_mask=agn.mask, parse_agnostic=agn.parse,
         sources={"image": Source.SYNTHETIC, "keypoints": Source.SYNTHETIC, "person_mask": Source.SYNTHETIC,
                  "parse": Source.SYNTHETIC, "densepose": Source.GEOMETRIC, "agnostic": Source.GEOMETRIC},
-        notes=[f"synthetic: {kind}, arms {body.arm_pose}, hair {style}"],
+        notes=[f"synthetic: {kind}{'' if length.name == 'regular' else f' ({length.name})'}, arms {body.arm_pose}, "
+               f"hair {style}"],
     )
     pair = Pair(name=name, cloth_name=name, person=person,
                 cloth=Cloth(image=cloth, mask=cloth_mask, sources={"image": Source.SYNTHETIC, "mask": Source.SYNTHETIC}),
                 truth=GroundTruth(flow=flow_from_map(gm.q), warped_cloth=warped, warped_mask=warped_mask))
     occluded = int(((warped_mask == 1) & (parse != CIHP.UPPER_CLOTHES)).sum())
-    info = SampleInfo(garment=kind, texture=texture_kind, arm_pose=body.arm_pose, hair=style, occluded=occluded)
+    info = SampleInfo(garment=kind, texture=texture_kind, arm_pose=body.arm_pose, hair=style, occluded=occluded,
+                      length=length.name)
     return Rendered(pair=pair, jpegs={"image": image_jpg, "cloth": cloth_jpg}, info=info)
