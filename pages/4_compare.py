@@ -53,6 +53,8 @@ def results_folder(s) -> None:
         m[1].metric("PSNR vs ground truth", lr.psnr_text(pair["psnr"]))
         h, w = pair["result"].shape[:2]
         m[2].caption(f"At the result's size, {h}x{w}; `python -m vton score` averages these over the folder.")
+        ui.image(viz.difference_image(pair["result"], pair["truth"], 4.0), "|result - ground truth| x 4",
+                 container=m[3], key=f"res_diff_{name}")
     else:
         cols[3].caption("Unpaired: the person wears another cloth, so there is no ground truth (and no SSIM / PSNR).")
     with st.expander("Run parameters (run.json)" if view.run else "Settings (params.json; the run has not finished)"):

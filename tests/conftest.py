@@ -38,3 +38,16 @@ def pytest_sessionfinish(session, exitstatus):
     else:
         print(message)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for in-process model work: the machine's cores are shared (with the other tests' processes,
+    often), and there one thread is several times faster than two. Module-scoped: ``pytestmark =
+    pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

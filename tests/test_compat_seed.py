@@ -38,18 +38,11 @@ from vton.compat.seed import (
 from vton.errors import InputError
 from vton.warp.ops import apply_flow
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
 FIXTURES = Path(__file__).parent / "fixtures" / "reference-models"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
 MODEL_NUMBER = {"seed_warp": 0, "seed_unet": 1, "hrviton_tocg": 2}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The machine's cores are shared: one thread is several times faster than two here."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -24,17 +24,10 @@ from vton.tensors import densepose_to_tensor, image_to_tensor, pairs_to_batch
 from vton.types import DensePoseEncoding as E, DensePosePart as P, Pair
 from vton.warp.network import FlowWarpNet
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "assets" / "samples" / "synthetic"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The machine's cores are shared: one torch thread is several times faster than two here."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # ----------------------------------------------------------------------------- renders made with OpenCV

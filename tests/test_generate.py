@@ -23,19 +23,13 @@ from PIL import Image
 from vton.cli import main
 from vton.diffusion import generate as g
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
 REPO = Path(__file__).resolve().parents[1]
 # an unpaired list over the tiny dataset's four people: each with the next person's cloth
 UNPAIRED = [("000001_00.jpg", "000002_00.jpg"), ("000002_00.jpg", "000003_00.jpg"),
             ("000003_00.jpg", "000004_00.jpg"), ("000004_00.jpg", "000001_00.jpg")]
 SAMPLING = ["--size", "64x64", "--steps", "3", "--eta", "0.5", "--strength", "1.0", "--seed", "7"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

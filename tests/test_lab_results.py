@@ -103,7 +103,7 @@ def test_a_paired_folder_shows_result_inputs_truth_metrics_and_run(world):
     got = captions(at)
     assert got[0].startswith("Result 000001_00_000001_00.png")
     assert any(c.startswith("Person 000001_00.jpg") for c in got) and any(c.startswith("Cloth 000001_00.jpg") for c in got)
-    assert any(c.startswith("Ground truth") for c in got)
+    assert any(c.startswith("Ground truth") for c in got) and url(at, "|result - ground truth| x 4")
     assert any("from the results' params.json" in c.value for c in at.caption)  # no dataset given: params.json's
     result = png(world["paired"] / "000001_00_000001_00.png")
     truth = photo(world, "000001_00.jpg")
@@ -129,7 +129,7 @@ def test_an_unpaired_folder_has_no_ground_truth(world):
     assert not problems(at), problems(at)
     got = captions(at)
     assert got[0].startswith("Result 000001_00_000002_00.png") and any(c.startswith("Cloth 000002_00.jpg") for c in got)
-    assert not any(c.startswith("Ground truth") for c in got) and not at.metric
+    assert not any(c.startswith(("Ground truth", "|result")) for c in got) and not at.metric
     assert any("no ground truth" in c.value for c in at.caption)
     assert any("from this page's field" in c.value for c in at.caption)
 

@@ -24,6 +24,8 @@ from vton.cli import main
 from vton.data.vitonhd import resize_image
 from vton.io import atomic_save_image, load_image
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
+
 ALEX_CONVS = {0: (64, 3, 11), 3: (192, 64, 5), 6: (384, 192, 3), 8: (256, 384, 3), 10: (256, 256, 3)}  # torchvision alexnet
 VGG16_CONVS = dict(zip((0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28),
                        ((64, 3), (64, 64), (128, 64), (128, 128), (256, 128), (256, 256), (256, 256), (512, 256),
@@ -84,14 +86,6 @@ def write_inception(path: Path, seed: int = 0, *, counters: bool = True) -> Path
     state["fc.bias"] = torch.zeros(1008)
     torch.save(state, path)
     return path
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

@@ -71,17 +71,8 @@ def test_perceptual_term_only_with_a_vgg_and_zero_weights_skip_terms():
 # ----------------------------------------------------------------------------- training
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread for in-process training: on a busy 2-core machine two threads are ~15x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.slow
-def test_short_training_lowers_the_loss_and_exports(data, tmp_path, one_thread):
+def test_short_training_lowers_the_loss_and_exports(data, tmp_path, one_torch_thread):
     config = WarpTrainConfig(
         data=data, out=tmp_path / "run", size=SIZE, batch_size=2, steps=30, lr=2e-3, save_every=15, log_every=5,
         image_every=15, seed=0, warmup=3, model={"base_channels": 8},

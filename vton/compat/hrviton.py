@@ -51,7 +51,8 @@ from einops import rearrange
 
 from vton.errors import InputError
 from vton.types import NUM_GROUPS, Group
-from vton.warp.network import WarpOutput, _check_loaded_exactly
+from vton.nn.statedict import check_folder_weights
+from vton.warp.network import WarpOutput
 from vton.warp.ops import identity_grid
 
 Size = tuple[int, int]
@@ -600,14 +601,14 @@ class HRVitonWarper(ModelMixin, ConfigMixin):
             raise
         except (ValueError, RuntimeError, OSError, TypeError, KeyError) as e:
             try:  # name the first mismatching tensor, which diffusers' message buries
-                _check_loaded_exactly(cls.from_config(cls.load_config(str(path))), path)
+                check_folder_weights(cls.from_config(cls.load_config(str(path))), path)
             except InputError:
                 raise
             except (ValueError, RuntimeError, OSError, TypeError, KeyError):
                 pass
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise InputError(f"cannot load the HR-VITON warper in {path}: {first}") from None
-        _check_loaded_exactly(model, path)
+        check_folder_weights(model, path)
         return model.eval()
 
 

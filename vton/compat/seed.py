@@ -41,6 +41,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from einops import rearrange
 
 from vton.errors import InputError
+from vton.nn.statedict import check_folder_weights, layout_mismatch
 from vton.types import VAE_FACTOR
 from vton.warp.network import WarpOutput
 from vton.warp.ops import apply_flow, identity_grid, resize_flow
@@ -156,31 +157,14 @@ def read_seed_state_dict(path: str | os.PathLike, kind: str) -> dict[str, torch.
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
-def _check_same_layout(model: nn.Module, state: dict[str, torch.Tensor], path, what: str) -> None:
-    """Raise `InputError` unless ``state`` has exactly ``model``'s keys and shapes (naming the first difference)."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in state.items()}
-    missing = [k for k in expected if k not in found]
-    extra = [k for k in found if k not in expected]
-    wrong = [k for k in expected if k in found and expected[k] != found[k]]
-    if missing or extra or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if extra:
-            parts.append(f"{len(extra)} unexpected (e.g. {extra[0]})")
-        if wrong:
-            k = wrong[0]
-            parts.append(f"{len(wrong)} of another shape (e.g. {k}: expected {expected[k]}, found {found[k]})")
-        raise InputError(f"{path} does not hold {what}: its tensors do not fit (" + "; ".join(parts) + ")")
-
-
 def _build_loaded(cls, kwargs: dict, state: dict[str, torch.Tensor], path, what: str):
     """``cls(**kwargs)`` holding ``state`` exactly, without a random initialisation first (a 738 M model)."""
     with torch.device("meta"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zero-sized SE layers at small widths warn on init
         model = cls(**kwargs)
-    _check_same_layout(model, state, path, what)
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    if (problem := layout_mismatch({k: tuple(v.shape) for k, v in model.state_dict().items()}, found)) is not None:
+        raise InputError(f"{path} does not hold {what}: its tensors do not fit ({problem})")
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval()
 
@@ -776,8 +760,6 @@ def seed_warper_inputs(batch, size: tuple[int, int] = WARP_SIZE) -> tuple[torch.
 
 def _strict_from_pretrained(load, folder, what: str, **kwargs):
     """``load`` (diffusers' ``from_pretrained``) on a local folder, then a check that the weights fit exactly."""
-    from vton.warp.network import _check_loaded_exactly
-
     path = Path(folder)
     if not (path / "config.json").is_file():
         raise InputError(f"{path} is not a {what} folder: it has no config.json")
@@ -786,7 +768,7 @@ def _strict_from_pretrained(load, folder, what: str, **kwargs):
     kwargs.setdefault("low_cpu_mem_usage", False)
     kwargs.setdefault("local_files_only", True)
     model = load(str(path), **kwargs)
-    _check_loaded_exactly(model, path)
+    check_folder_weights(model, path)
     return model
 
 

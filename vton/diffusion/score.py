@@ -20,10 +20,11 @@ need pytorch-fid's Inception file. Without them those metrics are ``{"available"
 "why": ...}``, never a number.
 
 Processes. Under ``torchrun`` each process (``RANK`` / ``WORLD_SIZE``, `Shard`) scores batch ``k``
-of the results and of the real photos when ``k mod world_size`` is its rank, and writes its
-per-image numbers and features to ``OUT/.score/rank-NNNNN.safetensors`` (then a status
-``rank-NNNNN.json``); rank 0 waits for every part of the same run (`score_key`), puts them back in
-list order and computes the set metrics. No collectives: nothing is written by one process alone.
+of the results and of the real photos when ``k mod world_size`` is its rank; every rank but 0 writes
+its per-image numbers and features to ``OUT/.score/rank-NNNNN.safetensors`` (then a status
+``rank-NNNNN.json``, also its heartbeat); rank 0 waits for every part of the same launch
+(`score_key`), puts them back in list order and computes the set metrics. No collectives. One
+process writes nothing at all.
 """
 from __future__ import annotations
 

@@ -59,3 +59,35 @@ def check_state_dict(state: Mapping[str, torch.Tensor], expected: Mapping[str, t
     for k, shape in expected.items():
         if tuple(state[k].shape) != tuple(shape):
             raise InputError(f"{path} is not {what}: {k} has shape {tuple(state[k].shape)}, expected {tuple(shape)}")
+
+
+def layout_mismatch(expected: Mapping[str, tuple[int, ...]], found: Mapping[str, tuple[int, ...]]) -> str | None:
+    """How ``found``'s keys and shapes differ from ``expected``'s, in a few words naming the first cases
+    ("3 missing (e.g. ...); 1 of another shape (e.g. k: expected (..), found (..))"); None when they agree."""
+    missing = [k for k in expected if k not in found]
+    extra = [k for k in found if k not in expected]
+    wrong = [k for k in expected if k in found and tuple(expected[k]) != tuple(found[k])]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+    if extra:
+        parts.append(f"{len(extra)} unexpected (e.g. {extra[0]})")
+    if wrong:
+        k = wrong[0]
+        parts.append(f"{len(wrong)} of another shape (e.g. {k}: expected {tuple(expected[k])}, found {tuple(found[k])})")
+    return "; ".join(parts) or None
+
+
+def check_folder_weights(model: torch.nn.Module, folder: str | Path) -> None:
+    """Raise `InputError` unless the ``*.safetensors`` in ``folder`` hold exactly ``model``'s keys and shapes
+    (diffusers' ``from_pretrained`` only warns about missing or unexpected weights)."""
+    from safetensors import safe_open
+
+    saved: dict[str, tuple[int, ...]] = {}
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as f:
+            for key in f.keys():
+                saved[key] = tuple(f.get_slice(key).get_shape())
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if (problem := layout_mismatch(expected, saved)) is not None:
+        raise InputError(f"weights in {folder} do not match its config.json: {problem}")

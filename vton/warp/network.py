@@ -36,6 +36,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
 from vton.errors import InputError
+from vton.nn.statedict import check_folder_weights
 from vton.types import NUM_GROUPS, Cloth, DensePoseEncoding, Group, Pair, Person, Size
 from vton.warp.ops import apply_flow, resize_flow
 
@@ -459,30 +460,5 @@ class FlowWarpNet(ModelMixin, ConfigMixin):
         except (ValueError, RuntimeError, OSError, TypeError, KeyError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise InputError(f"cannot load the warp model in {path}: its weights do not match its config ({first})") from e
-        _check_loaded_exactly(model, path)
+        check_folder_weights(model, path)
         return model
-
-
-def _check_loaded_exactly(model: nn.Module, path: Path) -> None:
-    """Compare the model's state dict with the saved tensors: same names, same shapes (diffusers only warns)."""
-    from safetensors import safe_open
-
-    saved: dict[str, tuple[int, ...]] = {}
-    for file in sorted(path.glob("*.safetensors")):
-        with safe_open(str(file), framework="pt") as f:
-            for key in f.keys():
-                saved[key] = tuple(f.get_slice(key).get_shape())
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = sorted(set(expected) - set(saved))
-    extra = sorted(set(saved) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(saved) if expected[k] != saved[k])
-    if missing or extra or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if extra:
-            parts.append(f"{len(extra)} unexpected (e.g. {extra[0]})")
-        if wrong:
-            k = wrong[0]
-            parts.append(f"{len(wrong)} of the wrong shape (e.g. {k}: config wants {expected[k]}, file has {saved[k]})")
-        raise InputError(f"weights in {path} do not match its config.json: " + "; ".join(parts))
