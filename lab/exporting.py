@@ -42,6 +42,8 @@ def build_run_zip(s: LabSettings, prep: Prepared, run: stages.Run | None, warp: 
         "vton_version": __version__,
         "input": prep.inp.label,
         "size_hw": list(s.size),
+        "photo_padding": None if prep.inp.padding is None else {
+            "photo_hw": list(prep.inp.padding.photo_size), "pad_top_bottom_left_right": list(prep.inp.padding.pad)},
         "sources": {k: getattr(v, "value", v) for k, v in p.sources.items()},
         "user_maps": {"parse": prep.maps.parse is not None, "densepose": prep.maps.densepose is not None},
         "notes": list(p.notes),
@@ -60,7 +62,9 @@ def build_run_zip(s: LabSettings, prep: Prepared, run: stages.Run | None, warp: 
     if run is not None:
         images["3_diffusion"] = {"composite": run.composite}
         for seed, img in zip(run.params.seeds, run.images):
-            images["3_diffusion"][f"result_seed{seed}"] = img
+            images["3_diffusion"][f"result_seed{seed}"] = prep.inp.to_photo(img)  # final: the photo's geometry
+            if prep.inp.padding is not None and not prep.inp.padding.is_identity:
+                images["3_diffusion"][f"result_seed{seed}_working"] = img  # as the model made it, padding included
         frames = trajectory_frames(run)
         gif = viz.animated_gif(frames) if frames else None
         manifest["sampling"] = asdict(run.params)

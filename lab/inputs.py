@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -46,6 +47,11 @@ class LabInput:
     person_key: str  # hash of the person pixels (+ dataset maps)
     cloth_key: str
     pair: Pair | None = None  # dataset pair: maps from the dataset and ground truth
+    padding: Any = None  # vton.diffusion.pipeline.Padding: where the person photo sits in the working size
+
+    def to_photo(self, image: np.ndarray) -> np.ndarray:
+        """A working-size result back in the person photo's geometry (its aspect and size), the padding cut off."""
+        return image if self.padding is None else self.padding.to_photo(image)
 
     @property
     def key(self) -> str:
@@ -61,31 +67,30 @@ class LabInput:
         return self.pair.person.image if self.pair is not None else None
 
 
-def fit_to_size(image: np.ndarray, size: Size, fill: int = 255) -> np.ndarray:
-    """Scale ``image`` to fit inside ``size`` (H, W) keeping its aspect, then pad (centred) with ``fill``."""
+def fit_photo(image: np.ndarray, size: Size, fill: str | None = None):
+    """``image`` at the working ``size`` (H, W), as the pipeline fits a photo (`vton.diffusion.pipeline.Padding`):
+    padded to the working aspect (``fill``: `vton.diffusion.pipeline.PAD_FILLS`; None: the person photos' fill,
+    `PAD_FILL`), then scaled. Returns the image and its `Padding`, with which a result goes back to the
+    photo's aspect."""
     import cv2
 
-    h, w = size
-    ih, iw = image.shape[:2]
-    scale = min(h / ih, w / iw)
-    nh, nw = max(1, round(ih * scale)), max(1, round(iw * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    small = cv2.resize(image, (nw, nh), interpolation=interp)
-    out = np.full((h, w, 3), fill, np.uint8)
-    top, left = (h - nh) // 2, (w - nw) // 2
-    out[top : top + nh, left : left + nw] = small
-    return out
+    Padding, pad_image = require("vton.diffusion.pipeline", "Padding", "pad_image")
+    padding = Padding.fit(image.shape[:2], size)
+    padded = pad_image(image, padding.pad, fill)
+    interp = cv2.INTER_AREA if padded.shape[0] > size[0] else cv2.INTER_CUBIC
+    return cv2.resize(padded, (size[1], size[0]), interpolation=interp), padding
 
 
 # ----------------------------------------------------------------------------- cached readers
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def decode_image(key: str, _data: bytes, size: Size) -> np.ndarray:
-    """Decode an uploaded / bundled image (`vton.io.load_image`) and fit it to ``size``; keyed by ``key``."""
+def decode_image(key: str, _data: bytes, size: Size, fill: str | None = None):
+    """Decode an uploaded / bundled image (`vton.io.load_image`) and fit it to ``size`` (`fit_photo`: the image
+    and its padding); keyed by ``key``."""
     from vton.io import load_image
 
-    return fit_to_size(load_image(_data), size)
+    return fit_photo(load_image(_data), size, fill)
 
 
 def _dataset(root: str, split: str, size: Size | None = None):
@@ -124,14 +129,14 @@ def _from_pair(label: str, pair: Pair, source: str) -> LabInput:
 def _from_bytes(label: str, person: bytes, cloth: bytes, size: Size) -> LabInput:
     pk, ck = digest(person, str(size)), digest(cloth, str(size))
     try:
-        person_image = decode_image(pk, person, size)
+        person_image, padding = decode_image(pk, person, size)
     except InputError as e:
         raise InputError(f"person photo: {e}") from None
     try:
-        cloth_image = decode_image(ck, cloth, size)
+        cloth_image, _ = decode_image(ck, cloth, size, require("vton.diffusion.pipeline", "CLOTH_PAD_FILL"))
     except InputError as e:
         raise InputError(f"cloth photo: {e}") from None
-    return LabInput(label, person_image, cloth_image, pk, ck)
+    return LabInput(label, person_image, cloth_image, pk, ck, padding=padding)
 
 
 def load_input(choice: InputChoice, size: Size) -> LabInput:

@@ -124,8 +124,17 @@ if prep is not None:
 
     st.subheader("Agnostic (what the try-on may repaint)")
     cols = st.columns(4)
-    ui.image(viz.overlay_mask(person.image, person.agnostic_mask, (255, 0, 128), opacity), "Agnostic mask on photo",
-             source=src.get("agnostic_mask"), container=cols[0], key="agnostic_mask")
+    truth = prep.inp.pair.person.parse if prep.inp.pair is not None else None  # a pair with ground truth
+    if truth is not None:
+        miss = viz.agnostic_misses(person.image, person.agnostic_mask, truth, opacity=opacity)
+        ui.image(miss.image, f"Agnostic mask on photo · yellow: {miss.share:.1%} of the true garment left visible",
+                 source=src.get("agnostic_mask"), container=cols[0], key="agnostic_mask")
+        if miss.share > 0.03:
+            cols[0].warning(f"{miss.share:.1%} of the garment ({int(miss.missed.sum())} px) stays outside the mask: "
+                            "every try-on keeps it", icon=":material/warning:")
+    else:
+        ui.image(viz.overlay_mask(person.image, person.agnostic_mask, (255, 0, 128), opacity), "Agnostic mask on photo",
+                 source=src.get("agnostic_mask"), container=cols[0], key="agnostic_mask")
     ui.image(person.agnostic, "Agnostic image", source=src.get("agnostic"), container=cols[1], key="agnostic")
     ui.image(viz.colorize_parse(person.parse_agnostic), "Parse-agnostic", source=src.get("parse_agnostic"),
              container=cols[2], key="parse_agnostic")

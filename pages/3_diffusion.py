@@ -46,7 +46,8 @@ if run is not None:
     cols = st.columns(4)
     ui.image(run.composite, "Composite (agnostic + warped cloth): the starting point", container=cols[0],
              key="composite")
-    ui.image(run.images[0], f"Try-on, seed {sp.seed}", container=cols[1], key=f"result_seed{sp.seed}")
+    # the final result in the photo's geometry (a photo of another aspect was padded to the working size)
+    ui.image(prep.inp.to_photo(run.images[0]), f"Try-on, seed {sp.seed}", container=cols[1], key=f"result_seed{sp.seed}")
     if truth is not None:
         ui.image(truth, "Ground truth", source="dataset", container=cols[2], key="truth")
         m = viz.image_metrics(run.images[0], truth)
@@ -98,7 +99,7 @@ if run is not None:
             st.caption(f"{len(grid_params.seeds)} seeds in one batch: {grid.seconds:.1f} s")
             cols = st.columns(len(grid.images))
             for col, seed, img in zip(cols, grid_params.seeds, grid.images):
-                ui.image(img, f"seed {seed}", container=col, key=f"grid_seed{seed}")
+                ui.image(prep.inp.to_photo(img), f"seed {seed}", container=col, key=f"grid_seed{seed}")
 
     st.subheader("Steps sweep")
     c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
@@ -112,7 +113,7 @@ if run is not None:
             with col:
                 r = run_sampling(s, prep, pipe, model_id, p)
                 if r is not None:
-                    ui.image(r.images[0], f"{p.steps} steps · {r.result.timings.get('sampling', r.seconds):.2f} s",
+                    ui.image(prep.inp.to_photo(r.images[0]), f"{p.steps} steps · {r.result.timings.get('sampling', r.seconds):.2f} s",
                              key=f"sweep_{p.steps}")
 
     st.subheader("Export")

@@ -14,7 +14,8 @@ geometric parse, `make_agnostic`. The mask is then scored on the drawing's own p
 - ``lower``: share of the true PANTS and SKIRT pixels under it (target <= 0.15).
 
 People MediaPipe does not find are counted (``missed``) and left out of the scores. The
-table groups people by the top's length and the arm pose (the fields of ``synth-info.json``).
+table groups people by the top's length and the arm pose (the fields of ``synth-info.json``), and
+scores apart the people whose person mask (MediaPipe's segmentation) holds most of the body.
 Prints JSON (and writes it to ``--out``).
 """
 from __future__ import annotations
@@ -32,6 +33,9 @@ from vton.types import CIHP
 
 TARGETS = {"upper": (">=", 0.97), "face": ("<=", 0.02), "lower": ("<=", 0.15)}
 DEFAULT_SEED = 31337
+MASK_RECALL = 0.9
+"""People whose MediaPipe person mask misses more of the body than 1 - this are also scored apart: the parse
+labels nothing outside the person mask, so what the segmentation loses of the top the mask cannot hide."""
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Score:
     face: float | None
     lower: float | None
     pixels: dict[str, int]  # true pixels of each region (upper, face, lower) at this size
+    person_mask_recall: float = 1.0  # share of the drawn person inside MediaPipe's person mask
 
 
 def share(mask: np.ndarray, region: np.ndarray) -> float | None:
@@ -84,8 +89,9 @@ def measure(pre, seed: int, n: int, size: tuple[int, int]) -> tuple[list[Score],
         kinds = set(np.unique(truth.parse).tolist())
         lower_kind = "skirt" if CIHP.SKIRT in kinds else "pants" if CIHP.PANTS in kinds else "none"
         pixels = {key: int(region.sum()) for key, region in regions(truth.parse).items()}
+        recall = float(p.person_mask[truth.person_mask == 1].mean())
         scores.append(Score(r.pair.name, s, r.info.length, r.info.arm_pose, r.info.garment, lower_kind,
-                            **score_mask(p.agnostic_mask, truth.parse), pixels=pixels))
+                            **score_mask(p.agnostic_mask, truth.parse), pixels=pixels, person_mask_recall=recall))
     return scores, missed
 
 
@@ -115,7 +121,9 @@ def table(scores: list[Score]) -> dict:
         groups["arm_pose"][s.arm_pose].append(s)
         groups["length x arm_pose"][f"{s.length} / {s.arm_pose}"].append(s)
         groups["lower_kind"][s.lower_kind].append(s)
+    whole = [s for s in scores if s.person_mask_recall >= MASK_RECALL]
     return {"all": summarise(scores),
+            f"person mask holds >= {MASK_RECALL:.0%} of the body": summarise(whole),
             **{name: {k: summarise(v) for k, v in sorted(g.items())} for name, g in groups.items()}}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -449,6 +450,103 @@ def test_resize_person_keeps_the_aspect_by_padding():
     assert out.keypoints[1, 2] == 0 and out.keypoints[1, 0] == 0  # missing points stay (0, 0, 0)
 
 
+def textured_photo(size, seed=0) -> np.ndarray:
+    """A photo with texture everywhere: smooth colour blobs plus fine noise."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    blobs = cv2.resize(rng.integers(0, 256, (max(2, h // 8), max(2, w // 8), 3)).astype(np.uint8), (w, h),
+                       interpolation=cv2.INTER_CUBIC)
+    return np.clip(blobs.astype(int) + rng.integers(-25, 26, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def longest_copy_run(image: np.ndarray, photo: np.ndarray) -> int:
+    """The longest run of pixels along which a row (or column) of ``image`` equals its neighbour exactly while the
+    ``photo`` (same size) differs there: a streak smeared over texture."""
+    best = 0
+    for axis in (0, 1):
+        same = np.all(np.diff(image.astype(int), axis=axis) == 0, axis=-1)
+        textured = np.any(np.abs(np.diff(photo.astype(int), axis=axis)) > 3, axis=-1)
+        runs = same & textured
+        lines = runs if axis == 0 else runs.T
+        for line in lines:
+            edges = np.diff(np.r_[0, line.astype(np.int8), 0])
+            starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+            if len(starts):
+                best = max(best, int((ends - starts).max()))
+    return best
+
+
+def test_padding_maps_a_working_image_back_to_the_photo():
+    from vton.diffusion.pipeline import Padding, pad_image
+
+    for photo_size in ((96, 96), (60, 120), (200, 50), (64, 48)):
+        p = Padding.fit(photo_size, SIZE)
+        ph, pw = p.padded_size
+        assert abs(ph / pw - SIZE[0] / SIZE[1]) < 0.05 and (p.pad == (0, 0, 0, 0)) == (photo_size == SIZE)
+        # a smooth photo survives the round trip (only the resolution of the working size is lost)
+        yy, xx = np.mgrid[0:photo_size[0], 0:photo_size[1]]
+        photo = np.stack([yy * 255 // photo_size[0], xx * 255 // photo_size[1], np.full_like(yy, 90)], -1).astype(np.uint8)
+        working = cv2.resize(pad_image(photo, p.pad), (SIZE[1], SIZE[0]), interpolation=cv2.INTER_AREA)
+        back = p.to_photo(working)
+        assert back.shape == photo.shape
+        assert np.abs(back.astype(int) - photo).mean() < 3, photo_size  # aligned: no shift, no pad rows left in
+        assert p.to_photo(working, size=(30, 20)).shape == (30, 20, 3)
+        mask = (working[..., 0] > 128).astype(np.uint8)
+        assert set(np.unique(p.to_photo(mask, nearest=True))) <= {0, 1}
+    with pytest.raises(ValueError, match="working size"):
+        Padding.fit((96, 96), SIZE).to_photo(np.zeros((10, 10, 3), np.uint8))
+
+
+@pytest.mark.parametrize("fill", ["border", "reflect"])
+def test_resize_person_pads_with_a_neutral_fill_and_background_maps(fill):
+    from vton.diffusion.pipeline import Padding, resize_person
+
+    person, _ = fake_person_and_cloth(size=(48, 48))
+    person.image[:] = textured_photo((48, 48))
+    person.agnostic_mask[:] = 1  # even a mask reaching the border: the pad is never repainted
+    out = resize_person(person, SIZE, fill=fill)
+    p = Padding.fit((48, 48), SIZE)
+    y0, y1 = int(np.ceil(p.box[0])), int(np.floor(p.box[1]))
+    pad_rows = np.r_[0:y0 - 1, y1 + 1:SIZE[0]]
+    for name in ("person_mask", "parse", "agnostic_mask", "parse_agnostic"):
+        assert not getattr(out, name)[pad_rows].any(), name
+    assert not out.densepose[pad_rows].any()  # IUV 0: background
+    assert np.array_equal(out.agnostic[pad_rows], out.image[pad_rows])  # the agnostic's pad is the photo's
+    if fill == "border":  # one colour per side: no streak
+        assert (out.image[:y0 - 1] == out.image[0, 0]).all() and (out.image[y1 + 1:] == out.image[-1, 0]).all()
+    edge = resize_person(person, SIZE, fill="edge")  # the old way repeats the edge row: a copy all the way across
+    assert longest_copy_run(edge.image[:y0 - 1], textured_photo((y0 - 1, SIZE[1]), 1)) >= SIZE[1] - 2
+
+
+@pytest.mark.parametrize("photo_size", [(96, 96), (60, 120), (240, 48)], ids=["square", "landscape", "very tall"])
+def test_photos_of_any_aspect_round_trip_without_streaks(pipe, photo_size):
+    from vton.diffusion.pipeline import Padding
+
+    person, cloth = fake_person_and_cloth(size=photo_size)
+    person.image[:] = textured_photo(photo_size)
+    person.agnostic[:] = person.image
+    person.agnostic[person.agnostic_mask == 1] = 128
+    result = pipe(person, cloth, size=SIZE, num_inference_steps=2, seeds=[0, 1])
+    assert result.padding == Padding.fit(photo_size, SIZE)
+    assert result.images[0].shape == (*SIZE, 3)  # the model's own output stays at the working size
+    finals = result.photo_images()
+    assert [f.shape for f in finals] == [(*photo_size, 3)] * 2
+    assert result.photo_images(size=(50, 40))[0].shape == (50, 40, 3)
+    for final in finals:
+        assert longest_copy_run(final, person.image) <= 3, photo_size
+        keep = person.agnostic_mask == 0  # outside the mask the photo comes back (at the working resolution)
+        assert np.abs(final[keep].astype(int) - person.image[keep]).mean() < 40
+
+
+def test_conditioning_records_the_padding(pipe):
+    from vton.diffusion.pipeline import Padding
+
+    person, cloth = fake_person_and_cloth(size=(96, 96))
+    cond = pipe.prepare(person, cloth, size=SIZE)
+    assert cond.padding == Padding.fit((96, 96), SIZE) and not cond.padding.is_identity
+    assert pipe.prepare(*fake_person_and_cloth(), size=SIZE).padding.is_identity
+
+
 # ----------------------------------------------------------------------------- commands, end to end
 
 
@@ -595,3 +693,36 @@ def test_vae_and_unet_training_resume_exactly_where_they_stopped(tmp_path):
         for k in straight:
             assert torch.allclose(straight[k], resumed[k], rtol=1e-5, atol=1e-6), (final, k)
         assert max((straight[k] - step2[k]).abs().max().item() for k in straight) > 1e-4  # steps 3-4 moved them 100x more
+
+
+@pytest.mark.slow
+def test_tryon_writes_a_square_photo_square_at_its_size_or_the_size_asked(tmp_path, capsys):
+    """The astronaut is 512x512: the result comes back 512x512 (not 4:3 with padded rows), --out-size rescales it,
+    and --save-stages keeps the working-size result beside the final one (tiny random pipeline: geometry only)."""
+    import sys
+    from pathlib import Path
+
+    from vton.cli import main
+    from vton.io import load_image
+
+    root = Path(__file__).resolve().parents[1]
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from lab.fixtures import write_tiny_pipeline
+
+    weights = write_tiny_pipeline(tmp_path / "pipe")
+    photos = root / "assets" / "samples" / "photos"
+    common = ["tryon", "--person", str(photos / "astronaut.png"), "--cloth", str(photos / "cloth_tee.png"),
+              "--weights", str(weights), "--size", "128x96", "--steps", "2"]
+    assert main([*common, "--out", str(tmp_path / "out.png"), "--save-stages", str(tmp_path / "st")]) == 0
+    assert load_image(tmp_path / "out.png").shape == (512, 512, 3)
+    assert load_image(tmp_path / "st" / "17_result_seed0.png").shape == (512, 512, 3)
+    assert load_image(tmp_path / "st" / "17_result_seed0_working.png").shape == (128, 96, 3)
+    meta = json.loads((tmp_path / "st" / "timings.json").read_text())
+    assert meta["padding"] == {"photo_hw": [512, 512], "working_hw": [128, 96], "pad_top_bottom_left_right": [85, 86, 0, 0]}
+    assert main([*common, "--out", str(tmp_path / "small.png"), "--out-size", "200x150"]) == 0
+    assert load_image(tmp_path / "small.png", min_side=1).shape == (200, 150, 3)
+    # at the resolution the photo had in the working image (96x96), no row or column is smeared
+    assert main([*common, "--out", str(tmp_path / "w.png"), "--out-size", "96x96"]) == 0
+    photo = cv2.resize(load_image(photos / "astronaut.png"), (96, 96), interpolation=cv2.INTER_AREA)
+    assert longest_copy_run(load_image(tmp_path / "w.png", min_side=1), photo) <= 3

@@ -111,6 +111,7 @@ def test_preprocessing_page_shows_every_map(env):
                  "Agnostic image", "Parse-agnostic", "Cloth", "Cloth mask"):
         assert name in got
     assert "source: synthetic" in got or "source: dataset" in got
+    assert "of the true garment left visible" in got  # a dataset pair has ground truth: misses are shown
     assert len(at.get("plotly_chart")) == 1  # the skeleton
     assert len(at.get("download_button")) >= 9
 
@@ -355,3 +356,27 @@ def test_run_exports_every_stage(env):
     assert manifest["sampling"] == {"steps": 3, "eta": 0.0, "strength": 1.0, "seeds": [5]}
     assert manifest["models"]["unet"]["weights"] and "sampling" in manifest["timings_seconds"]
     assert Image.open(zf.open("trajectory.gif")).n_frames == 3
+
+
+def test_a_photo_of_another_aspect_is_exported_in_its_own_geometry(env):
+    """The bundled astronaut is square: the lab pads it to 4:3 as the pipeline does (its reflection: no white
+    bars, no smeared rows) and the exported try-on is square again, at the photo's size."""
+    from lab import exporting, models, stages
+    from lab.inputs import load_input
+    from lab.session import Prepared
+    from lab.settings import INPUT_SAMPLE, PHOTO_SAMPLE, InputChoice, LabSettings, ModelChoice, Sampling
+
+    s = LabSettings(InputChoice(INPUT_SAMPLE, sample=PHOTO_SAMPLE), ModelChoice(env["pipeline"]),
+                    Sampling(2, 0.0, 1.0, 5), (128, 96))
+    inp = load_input(s.inputs, s.size)
+    assert inp.person_image.shape == (128, 96, 3) and inp.padding.photo_size == (512, 512)
+    top = inp.person_image[:int(inp.padding.box[0]) + 1].astype(int)
+    assert not (np.diff(top, axis=0) == 0).all(axis=(1, 2)).any(), "no row above the photo repeats the next"
+    assert np.abs(top[::-1][:4] - inp.person_image[len(top):len(top) + 4]).mean() < 40, "the photo mirrored"
+    maps = stages.UserMaps()
+    prep = Prepared(inp, stages.person_stage(inp, maps), stages.cloth_stage(inp), maps)
+    pipe = models.load_pipeline(s.models)
+    run = stages.sample_stage(prep.key, "tiny", pipe, prep.person, prep.cloth, s.size, stages.RunParams(2, 0.0, 1.0, (5,)))
+    zf = zipfile.ZipFile(io.BytesIO(exporting.build_run_zip(s, prep, run, None)))
+    assert Image.open(zf.open("images/3_diffusion/result_seed5.png")).size == (512, 512)
+    assert Image.open(zf.open("images/3_diffusion/result_seed5_working.png")).size == (96, 128)

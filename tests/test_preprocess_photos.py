@@ -23,7 +23,7 @@ from vton.errors import InputError
 from vton.preprocess import geometry as g
 from vton.preprocess.densepose import read_densepose
 from vton.preprocess.pipeline import Preprocessor
-from vton.types import CIHP, Body25 as B, Source
+from vton.types import CIHP, Body25 as B, DensePoseEncoding, Source
 
 # Where the astronaut's shoulder joints are (x, y), read off the photo by eye on a 3x zoom: at the top of
 # each upper arm, inside the suit's padded shoulder curve (where a COCO annotator would click). Raw
@@ -97,6 +97,7 @@ def test_astronaut_maps_are_consistent(astro):
         "image": Source.USER_FILE, "keypoints": Source.MEDIAPIPE, "person_mask": Source.MEDIAPIPE,
         "parse": Source.GEOMETRIC, "densepose": Source.GEOMETRIC, "agnostic": Source.GEOMETRIC,
         "agnostic_mask": Source.GEOMETRIC, "parse_agnostic": Source.GEOMETRIC,
+        "densepose_encoding": DensePoseEncoding.IUV,  # built from the pose, so IUV (with U and V)
     }
     for name in ("person_mask", "agnostic_mask"):
         assert set(np.unique(getattr(astro, name))) <= {0, 1}

@@ -182,6 +182,27 @@ def test_overlay_mask_opacity():
     assert np.array_equal(viz.overlay_mask(img, mask, (200, 0, 0), 0.0), img)
 
 
+def test_agnostic_misses_paints_the_garment_left_outside_the_mask_and_counts_it():
+    img = np.full((H, W, 3), 40, np.uint8)
+    parse = np.zeros((H, W), np.uint8)
+    parse[8:24, 4:20] = CIHP.UPPER_CLOTHES  # 16 x 16 garment
+    parse[24:30, 4:20] = CIHP.PANTS
+    mask = np.zeros((H, W), np.uint8)
+    mask[8:20, 2:22] = 1  # misses the garment's last 4 rows (a hem)
+    m = viz.agnostic_misses(img, mask, parse, opacity=0.5)
+    assert m.garment_pixels == 256 and m.share == pytest.approx(64 / 256)
+    assert m.missed[20:24, 4:20].all() and m.missed.sum() == 64
+    assert (m.image[m.missed == 1] == viz.MISS_COLOUR).all()
+    assert tuple(m.image[10, 3]) == tuple(viz.overlay_mask(img, mask, (255, 0, 128), 0.5)[10, 3])  # the tint
+    assert tuple(m.image[26, 10]) == (40, 40, 40)  # trousers outside the mask: untouched, not a miss
+    full = viz.agnostic_misses(img, np.ones((H, W), np.uint8), parse)
+    assert full.share == 0.0 and not full.missed.any()
+    none = viz.agnostic_misses(img, mask, np.zeros((H, W), np.uint8))
+    assert none.share == 0.0 and none.garment_pixels == 0
+    small = viz.agnostic_misses(img, mask[::2, ::2], parse)  # a mask at another size is resized (nearest)
+    assert small.missed.shape == (H, W)
+
+
 # ----------------------------------------------------------------------------- comparing and export
 
 

@@ -170,6 +170,53 @@ def overlay_mask(
     return out.round().astype(np.uint8)
 
 
+GARMENT_LABELS = (CIHP.UPPER_CLOTHES, CIHP.DRESS, CIHP.COAT)
+"""The labels of the garment a try-on replaces (what the agnostic mask must hide)."""
+MISS_COLOUR = (255, 220, 0)
+"""Warning yellow: true garment pixels the agnostic mask leaves visible."""
+
+
+@dataclass(frozen=True)
+class MaskMisses:
+    """`agnostic_misses`'s picture and numbers."""
+
+    image: np.ndarray  # uint8 (H, W, 3): the mask tinted on the photo, the misses painted over it
+    missed: np.ndarray  # uint8 (H, W) {0, 1}: true garment pixels outside the agnostic mask
+    share: float  # missed / true garment pixels (0.0 when the truth shows no garment)
+    garment_pixels: int  # true garment pixels
+
+
+def agnostic_misses(image: np.ndarray, agnostic_mask: np.ndarray, true_parse: np.ndarray,
+                    color: tuple[int, int, int] = (255, 0, 128), opacity: float = 0.5,
+                    miss_color: tuple[int, int, int] = MISS_COLOUR) -> MaskMisses:
+    """The agnostic mask on the photo, with the true garment pixels it leaves visible drawn over it.
+
+    A pixel the try-on cannot repaint keeps a strip of the old garment in every result; this makes
+    such a miss visible on a pair with ground truth (a synthetic pair's drawn parse, a dataset's
+    ``image-parse-v3``).
+
+    Args:
+        image: ``uint8 (H, W, 3)`` the person photo.
+        agnostic_mask: ``uint8 (H, W) {0, 1}``: 1 where the try-on repaints (resized, nearest, if needed).
+        true_parse: ``uint8 (H, W)`` CIHP labels of the truth; `GARMENT_LABELS` are the garment.
+        color, opacity: the mask's tint; ``miss_color``: the misses, painted opaque.
+
+    Example:
+        >>> m = agnostic_misses(person.image, person.agnostic_mask, pair.person.parse)
+        >>> f"{m.share:.1%} of the garment stays visible"
+    """
+    check_image(image)
+    size = image.shape[:2]
+    mask = resize(np.asarray(agnostic_mask, np.uint8), size, nearest=True) > 0
+    garment = np.isin(resize(np.asarray(true_parse, np.uint8), size, nearest=True), GARMENT_LABELS)
+    missed = garment & ~mask
+    out = overlay_mask(image, mask.astype(np.uint8), color, opacity)
+    out[missed] = miss_color
+    total = int(garment.sum())
+    return MaskMisses(image=out, missed=missed.astype(np.uint8), share=float(missed.sum()) / total if total else 0.0,
+                      garment_pixels=total)
+
+
 def blend(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
     """``(1 - alpha) * a + alpha * b`` for two images of one size."""
     if a.shape != b.shape:

@@ -63,7 +63,11 @@ def add_tryon_arguments(p: argparse.ArgumentParser) -> None:
                    help="a warper folder replacing the pipeline's (e.g. HR-VITON's from `python -m vton convert hrviton`)")
     p.add_argument("--vae", type=Path, default=None, help="an AutoencoderKL folder replacing the pipeline's")
     p.add_argument("--unet", type=Path, default=None, help="a UNet folder replacing the pipeline's")
-    p.add_argument("--size", type=_size, default=DEFAULT_SIZE, help="H x W to run at (default 256x192)")
+    p.add_argument("--size", type=_size, default=DEFAULT_SIZE,
+                   help="H x W to run at (default 256x192); a photo of another aspect is padded to it, and the "
+                        "result cropped back")
+    p.add_argument("--out-size", type=_size, default=None,
+                   help="H x W of the written result (default: the person photo's own size)")
     p.add_argument("--steps", type=int, default=None, help="DDIM steps, 1..1000 (default: the model card's)")
     p.add_argument("--eta", type=float, default=None, help="DDIM eta: 0 deterministic .. 1 DDPM-like (default: the model card's)")
     p.add_argument("--strength", type=float, default=None,
@@ -103,19 +107,24 @@ def tryon(args: argparse.Namespace) -> int:
                   seeds=list(args.seed), record_trajectory=args.save_trajectory is not None or args.save_stages is not None,
                   progress=_bar("tryon"))
     outputs = [args.out] if len(args.seed) == 1 else [args.out.with_name(f"{args.out.stem}-seed{s}{args.out.suffix}") for s in args.seed]
-    for path, image in zip(outputs, result.images):
+    # the result in the photo's geometry: the padding to the working aspect cropped off, at the photo's size
+    for path, image in zip(outputs, result.photo_images(args.out_size)):
         atomic_save_image(path, image)
     if args.save_trajectory is not None:
         result.trajectory.save(args.save_trajectory)
     if args.save_stages is not None:
-        save_stages(args.save_stages, person, cloth, result, pipe.warper)
+        save_stages(args.save_stages, person, cloth, result, pipe.warper, out_size=args.out_size)
     print(json.dumps({"out": [str(p) for p in outputs], "timings": {k: round(v, 3) for k, v in result.timings.items()},
                       "notes": person.notes}, indent=2))
     return 0
 
 
-def save_stages(folder: Path, person, cloth, result, warper=None) -> None:
-    """Every intermediate picture of one try-on, plus ``timings.json``."""
+def save_stages(folder: Path, person, cloth, result, warper=None, out_size=None) -> None:
+    """Every intermediate picture of one try-on, plus ``timings.json``.
+
+    The preprocessing maps are at the photo's size, the warp, composite and trajectory at the working
+    size (what the models saw, padding included); the results ``17_result_seed<S>.png`` are final: in the
+    photo's geometry (or ``out_size``), with ``17_result_seed<S>_working.png`` as the model made them."""
     from vton.io import atomic_save_image, atomic_save_json, atomic_save_label_png
     from vton.preprocess.densepose import colorize_iuv
     from vton.tensors import tensor_to_image, tensor_to_mask
@@ -145,10 +154,14 @@ def save_stages(folder: Path, person, cloth, result, warper=None) -> None:
         traj = result.trajectory
         for i in sorted({0, len(traj) // 4, len(traj) // 2, 3 * len(traj) // 4, len(traj) - 1}):
             atomic_save_image(folder / f"16_step{i:04d}_t{traj.timesteps[i]:03d}_x0.png", traj.decode(i, "x0")[0])
-    for seed, image in zip(result.seeds or [0], result.images):
-        atomic_save_image(folder / f"17_result_seed{seed}.png", image)
+    for seed, image, final in zip(result.seeds or [0], result.images, result.photo_images(out_size)):
+        atomic_save_image(folder / f"17_result_seed{seed}.png", final)
+        atomic_save_image(folder / f"17_result_seed{seed}_working.png", image)
+    padding = getattr(result, "padding", None)
+    geometry = None if padding is None else {"photo_hw": list(padding.photo_size), "working_hw": list(padding.size),
+                                             "pad_top_bottom_left_right": list(padding.pad)}
     atomic_save_json(folder / "timings.json", {"timings": result.timings, "sources": {k: str(v.value) for k, v in person.sources.items()},
-                                               "notes": person.notes})
+                                               "notes": person.notes, "padding": geometry})
 
 
 def _groups_to_cihp(groups):

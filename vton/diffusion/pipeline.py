@@ -26,13 +26,19 @@ composite remains. The UNet sees ``[x_t, z_c, mask]`` at every step. Latents are
 clamped. After the loop the latents are decoded once (one decode per output image)
 and the region outside the agnostic mask is pasted back from the person photo.
 
+Photos of another aspect: `prepare` pads the person photo to the working aspect (`PAD_FILL`: its
+reflection; the cloth photo with its border colour, `CLOTH_PAD_FILL`), every map with 0 (the pad is
+background, no body part, never repainted), and records where the photo sits (`Padding`, in
+``Conditioning.padding`` and ``TryOnResult.padding``); ``TryOnResult.photo_images()`` crops a result back
+to the photo's aspect and size, which is what the CLI writes and the lab shows.
+
 Seeds: each seed gets its own ``torch.Generator``, so a batch of seeds gives the same
 images as the same seeds run one by one.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import cv2
@@ -89,6 +95,7 @@ class Conditioning:
     mask_latents: torch.Tensor  # (1, 1, h, w) mask at latent size (a latent pixel is masked if any of its 8x8 is)
     cloth_latents: torch.Tensor | None = None  # (1, 4, h, w) latent of the in-shop cloth, for cross-attention
     timings: dict[str, float] = field(default_factory=dict)  # warp, encode seconds
+    padding: "Padding | None" = None  # where the person photo sits in `size` (None: it was at `size`)
 
     @property
     def composite_image(self) -> np.ndarray:
@@ -101,6 +108,8 @@ class Conditioning:
 
 @dataclass
 class TryOnResult:
+    """Sampling's outputs at the working size ``(H, W)``; `photo_images` gives them in the photo's geometry."""
+
     images: list[np.ndarray]  # one uint8 (H, W, 3) per seed
     composite: np.ndarray  # uint8 (H, W, 3): the diffusion's starting point
     warp: WarpOutput
@@ -108,9 +117,35 @@ class TryOnResult:
     seeds: list[int] | None  # None when a caller's generator was used
     timings: dict[str, float]  # seconds: warp, encode, sampling, decode
     trajectory: Trajectory | None = None
+    padding: "Padding | None" = None  # where the person photo sits in (H, W) (None: it was at (H, W))
+
+    def photo_images(self, size: Size | None = None) -> list[np.ndarray]:
+        """The try-ons cropped to the person photo's aspect (the padding removed) and scaled to its size,
+        or to ``size`` (H, W): what is written and shown as the final result."""
+        if self.padding is None:
+            return [im if size is None else cv2.resize(im, (int(size[1]), int(size[0])), interpolation=cv2.INTER_AREA)
+                    for im in self.images]
+        return [self.padding.to_photo(im, size) for im in self.images]
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+PAD_FILLS = ("border", "reflect", "edge")
+"""How a photo is padded to the working aspect: ``border`` with its own border colour (one colour per
+padded side: the median of its outermost rows or columns), ``reflect`` with its mirror image, ``edge`` by
+repeating its edge pixels (the old way: it smears streaks the output keeps; for comparison only)."""
+PAD_FILL = "reflect"
+"""The fill `resize_person` uses. Measured with ``scripts/measure_padding.py`` (embedded weights, 8 held-out
+pairs cut square, landscape and 1:2, 24 cuts): the try-on scores SSIM 0.7457 / PSNR 17.03 dB with the person
+reflected (and the cloth in its border colour), 0.7420 / 16.87 dB with both in their border colour; the
+warper never sees the person photo (its pad is 0 in every map it reads)."""
+CLOTH_PAD_FILL = "border"
+"""The fill `resize_cloth` uses: on the same cuts the warper's warped-mask IoU is 0.8422 (aligned-cloth error
+29.4 / 255) with the cloth photo's border colour (its plain background), 0.8397 (29.8) reflected: a garment
+touching the photo's edge is mirrored into the pad."""
+BORDER_WIDTH = 0.02
+"""The border colour is the median of this fraction of the photo's side (at least 1 pixel) next to the pad."""
 
 
 def _pad_amounts(size: Size, target: Size) -> tuple[int, int, int, int]:
@@ -124,45 +159,155 @@ def _pad_amounts(size: Size, target: Size) -> tuple[int, int, int, int]:
     return 0, 0, extra // 2, extra - extra // 2
 
 
-def _pad(a: np.ndarray, pad: tuple[int, int, int, int], edge: bool) -> np.ndarray:
+@dataclass(frozen=True)
+class Padding:
+    """Where a photo sits in the working image: padded to the working aspect, then scaled to ``size``.
+
+    ``pad`` is ``(top, bottom, left, right)`` in the photo's pixels; the padded photo, ``photo_size``
+    plus ``pad``, is scaled to the working ``size`` (H, W). `to_photo` maps a working-size image (a
+    try-on, a composite, a mask) back to the photo's geometry, so callers never recompute it.
+
+    Example:
+        >>> padding = Padding.fit((512, 512), (256, 192))   # a square photo at 4:3: 171 rows added
+        >>> padding.pad                                        # (85, 86, 0, 0)
+        >>> [round(v, 1) for v in padding.box]                 # [31.9, 223.8, 0.0, 192.0]
+        >>> padding.to_photo(result.images[0]).shape           # (512, 512, 3)
+    """
+
+    photo_size: Size
+    pad: tuple[int, int, int, int]
+    size: Size
+
+    @staticmethod
+    def fit(photo_size: Size, size: Size) -> "Padding":
+        """The padding that gives a photo of ``photo_size`` the aspect of ``size`` (both (H, W))."""
+        photo_size = (int(photo_size[0]), int(photo_size[1]))
+        size = (int(size[0]), int(size[1]))
+        pad = (0, 0, 0, 0) if photo_size == size else _pad_amounts(photo_size, size)
+        return Padding(photo_size=photo_size, pad=pad, size=size)
+
+    @property
+    def padded_size(self) -> Size:
+        t, b, l, r = self.pad
+        return self.photo_size[0] + t + b, self.photo_size[1] + l + r
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """Working pixels per photo pixel, (y, x)."""
+        ph, pw = self.padded_size
+        return self.size[0] / ph, self.size[1] / pw
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """The photo's region ``(y0, y1, x0, x1)`` in working pixels (edges, not centres; may be fractional)."""
+        sy, sx = self.scale
+        t, _, l, _ = self.pad
+        return t * sy, (t + self.photo_size[0]) * sy, l * sx, (l + self.photo_size[1]) * sx
+
+    @property
+    def is_identity(self) -> bool:
+        return self.photo_size == self.size and not any(self.pad)
+
+    def to_photo(self, image: np.ndarray, size: Size | None = None, nearest: bool = False) -> np.ndarray:
+        """A working-size ``image`` ``(H, W[, C])`` cropped to the photo's region and scaled to the photo's
+        size, or to ``size`` (H, W) when given (its aspect is the caller's choice). ``nearest`` for masks
+        and labels; images are resampled exactly (an affine map of pixel centres: bicubic up, area down)."""
+        if image.shape[:2] != tuple(self.size):
+            raise ValueError(f"the image is {image.shape[1]}x{image.shape[0]}, not at the working size "
+                             f"{self.size[1]}x{self.size[0]} (W x H) this padding maps from")
+        oh, ow = (int(size[0]), int(size[1])) if size is not None else self.photo_size
+        if self.is_identity and (oh, ow) == tuple(self.size):
+            return image.copy()
+        y0, y1, x0, x1 = self.box
+        ky, kx = (y1 - y0) / oh, (x1 - x0) / ow  # working pixels per output pixel
+        if nearest or (ky <= 1 and kx <= 1):
+            interp = cv2.INTER_NEAREST if nearest else cv2.INTER_CUBIC
+            m = np.float64([[kx, 0, x0 + 0.5 * kx - 0.5], [0, ky, y0 + 0.5 * ky - 0.5]])  # output centre -> working
+            return cv2.warpAffine(image, m, (ow, oh), flags=interp | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        # shrinking: area filtering on the crop (rounded to whole working pixels)
+        r0, c0 = int(round(y0)), int(round(x0))
+        crop = image[r0:max(int(round(y1)), r0 + 1), c0:max(int(round(x1)), c0 + 1)]
+        return cv2.resize(crop, (ow, oh), interpolation=cv2.INTER_AREA)
+
+
+def border_colours(image: np.ndarray, pad: tuple[int, int, int, int]) -> list[np.ndarray]:
+    """Per side (top, bottom, left, right): the median colour of the `BORDER_WIDTH` of ``image`` next to it."""
+    h, w = image.shape[:2]
+    ky, kx = max(1, round(BORDER_WIDTH * h)), max(1, round(BORDER_WIDTH * w))
+    strips = (image[:ky], image[h - ky:], image[:, :kx], image[:, w - kx:])
+    return [np.median(s.reshape(-1, *image.shape[2:]), axis=0).astype(image.dtype) for s in strips]
+
+
+def pad_image(image: np.ndarray, pad: tuple[int, int, int, int], fill: str | None = None) -> np.ndarray:
+    """``image`` ``(H, W[, C])`` padded by ``(top, bottom, left, right)`` with ``fill`` (one of `PAD_FILLS`;
+    None: `PAD_FILL`)."""
+    fill = fill or PAD_FILL
+    if fill not in PAD_FILLS:
+        raise ValueError(f"fill must be one of {PAD_FILLS}, got {fill!r}")
+    t, b, l, r = pad
+    if not any(pad):
+        return image
+    widths = ((t, b), (l, r)) + ((0, 0),) * (image.ndim - 2)
+    if fill == "edge":
+        return np.pad(image, widths, mode="edge")
+    if fill == "reflect":
+        return np.pad(image, widths, mode="reflect")
+    out = np.pad(image, widths)
+    h, w = image.shape[:2]
+    top, bottom, left, right = border_colours(image, pad)
+    out[:t] = top
+    out[t + h:] = bottom
+    out[:, :l] = left
+    out[:, l + w:] = right
+    return out
+
+
+def _pad(a: np.ndarray, pad: tuple[int, int, int, int]) -> np.ndarray:
+    """Masks and labels: zeros (background, no garment, no DensePose part, nothing to repaint) in the pad."""
     t, b, l, r = pad
     if not any(pad):
         return a
-    widths = ((t, b), (l, r)) + ((0, 0),) * (a.ndim - 2)
-    return np.pad(a, widths, mode="edge") if edge else np.pad(a, widths)
+    return np.pad(a, ((t, b), (l, r)) + ((0, 0),) * (a.ndim - 2))
 
 
-def resize_person(person: Person, size: Size) -> Person:
+def resize_person(person: Person, size: Size, fill: str | None = None) -> Person:
     """``person`` at ``size`` (H, W), its aspect ratio kept: first padded to the target's aspect
-    (photos repeat their border, masks and labels get 0), then resized (images with area
-    filtering, labels and masks nearest). Keypoints follow."""
+    (`Padding.fit`; the photo with ``fill``, see `PAD_FILLS`; every map with 0: the pad is background,
+    no body part, nothing to repaint; ``fill`` None is `PAD_FILL`), then resized (images with area filtering, labels and masks
+    nearest). The agnostic image's pad is the photo's, as outside any mask. Keypoints follow."""
     if tuple(person.size) == tuple(size):
         return person
-    pad = _pad_amounts(person.size, size)
-    ph, pw = person.size[0] + pad[0] + pad[1], person.size[1] + pad[2] + pad[3]
+    padding = Padding.fit(person.size, size)
+    pad, fill = padding.pad, fill or PAD_FILL
+    ph, pw = padding.padded_size
     h, w = size
-    img = lambda a: cv2.resize(_pad(a, pad, True), (w, h), interpolation=cv2.INTER_AREA)  # noqa: E731
-    lab = lambda a: cv2.resize(_pad(a, pad, False), (w, h), interpolation=cv2.INTER_NEAREST)  # noqa: E731
+    photo = pad_image(person.image, pad, fill)
+    agnostic = photo.copy()
+    agnostic[pad[0]:pad[0] + person.size[0], pad[2]:pad[2] + person.size[1]] = person.agnostic
+    img = lambda a: cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)  # noqa: E731
+    lab = lambda a: cv2.resize(_pad(a, pad), (w, h), interpolation=cv2.INTER_NEAREST)  # noqa: E731
     kp = person.keypoints.copy()
     seen = kp[:, 2] > 0
     kp[seen, 0] = (kp[seen, 0] + pad[2]) * w / pw
     kp[seen, 1] = (kp[seen, 1] + pad[0]) * h / ph
-    return Person(
-        image=img(person.image), keypoints=kp, person_mask=lab(person.person_mask), parse=lab(person.parse),
-        densepose=lab(person.densepose), agnostic=img(person.agnostic), agnostic_mask=lab(person.agnostic_mask),
+    return replace(
+        person, image=img(photo), keypoints=kp, person_mask=lab(person.person_mask), parse=lab(person.parse),
+        densepose=lab(person.densepose), agnostic=img(agnostic), agnostic_mask=lab(person.agnostic_mask),
         parse_agnostic=lab(person.parse_agnostic), sources=dict(person.sources), notes=list(person.notes),
+        detected_keypoints=None,
     )
 
 
-def resize_cloth(cloth: Cloth, size: Size) -> Cloth:
-    """``cloth`` at ``size``, aspect kept by padding (the photo repeats its border, the mask gets 0)."""
+def resize_cloth(cloth: Cloth, size: Size, fill: str | None = None) -> Cloth:
+    """``cloth`` at ``size``, aspect kept by padding (the photo with ``fill``, default `CLOTH_PAD_FILL`; the mask
+    with 0)."""
     if tuple(cloth.size) == tuple(size):
         return cloth
-    pad = _pad_amounts(cloth.size, size)
+    pad = Padding.fit(cloth.size, size).pad
     h, w = size
     return Cloth(
-        image=cv2.resize(_pad(cloth.image, pad, True), (w, h), interpolation=cv2.INTER_AREA),
-        mask=cv2.resize(_pad(cloth.mask, pad, False), (w, h), interpolation=cv2.INTER_NEAREST),
+        image=cv2.resize(pad_image(cloth.image, pad, fill or CLOTH_PAD_FILL), (w, h), interpolation=cv2.INTER_AREA),
+        mask=cv2.resize(_pad(cloth.mask, pad), (w, h), interpolation=cv2.INTER_NEAREST),
         sources=dict(cloth.sources),
     )
 
@@ -279,6 +424,7 @@ class TryOnPipeline(DiffusionPipeline):
         if size[0] % m or size[1] % m or min(size) <= 0:
             raise InputError(f"size {size[0]}x{size[1]} must be positive and divisible by {m} for these models")
         device, dtype = self.unet.device, self.unet.dtype
+        padding = Padding.fit(person.size, size)
         person, cloth = resize_person(person, size), resize_cloth(cloth, size)
         pair = Pair(name="", cloth_name="", person=person, cloth=cloth)
         # the DensePose tensor in the encoding the warper was trained on, whichever the person's came in
@@ -296,7 +442,7 @@ class TryOnPipeline(DiffusionPipeline):
         return Conditioning(
             size=size, warp=warp, person=batch.person, composite=composite, mask=batch.agnostic_mask,
             cond_latents=cond_latents, mask_latents=self.latent_mask(batch.agnostic_mask), cloth_latents=cloth_latents,
-            timings={"warp": t1 - t0, "encode": t2 - t1},
+            timings={"warp": t1 - t0, "encode": t2 - t1}, padding=padding,
         )
 
     @torch.no_grad()
@@ -416,7 +562,7 @@ class TryOnPipeline(DiffusionPipeline):
         return TryOnResult(
             images=images, composite=cond.composite_image, warp=cond.warp, agnostic_mask=cond.agnostic_mask,
             seeds=list(seeds) if seeds is not None else None, timings=timings,
-            trajectory=recorder.finish(decoder) if recorder is not None else None,
+            trajectory=recorder.finish(decoder) if recorder is not None else None, padding=cond.padding,
         )
 
     def __call__(

@@ -130,7 +130,7 @@ def palette_distance(lab: np.ndarray, palette: np.ndarray | None) -> np.ndarray:
 
 def garment_profile(lab: np.ndarray, body: np.ndarray, garment: np.ndarray, lower: np.ndarray | None,
                     rows: tuple[int, int], tolerance: float, sw: float,
-                    skin: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    skin: np.ndarray | None = None) -> "Profile":
     """How much of each row of the body looks like the garment, scanning down from the chest.
 
     A body pixel looks like the garment when it is within ``tolerance`` (Lab) of a garment colour
@@ -143,7 +143,7 @@ def garment_profile(lab: np.ndarray, body: np.ndarray, garment: np.ndarray, lowe
         lab: `_lab` image ``(H, W, 3)``; body: ``bool (H, W)`` the pixels to look at (torso and legs).
         garment, lower: palettes ``(k, 3)`` (``lower`` may be None).
         rows: first and last row ``(y0, y1)`` scanned.
-        skin: optional ``bool (H, W)`` skin-coloured pixels.
+        skin: optional ``bool (H, W)`` bare-skin pixels: never the garment.
 
     Returns:
         `Profile`: per row (``y1 - y0 + 1``) the fraction, the median distance to the garment's colours
