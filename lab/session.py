@@ -20,9 +20,11 @@ from vton.types import Cloth, Person
 USER_PARSE, USER_DENSEPOSE = "user_parse", "user_densepose"
 
 
-def user_maps() -> UserMaps:
-    """The parse / DensePose files the user uploaded on the preprocessing page (kept across pages)."""
-    return UserMaps(st.session_state.get(USER_PARSE), st.session_state.get(USER_DENSEPOSE))
+def user_maps(s: LabSettings | None = None) -> UserMaps:
+    """The parse / DensePose files the user uploaded on the preprocessing page (kept across pages), and the
+    sidebar's human parser folder."""
+    parser = (s.parser, s.models.device) if s is not None and s.parser else (None, "cpu")
+    return UserMaps(st.session_state.get(USER_PARSE), st.session_state.get(USER_DENSEPOSE), *parser)
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ def get_prepared(s: LabSettings) -> Prepared | None:
     inp = get_input(s)
     if inp is None:
         return None
-    maps = user_maps()
+    maps = user_maps(s)
     with guard("Preprocessing"):
         person = stages.person_stage(inp, maps)
         cloth = stages.cloth_stage(inp)

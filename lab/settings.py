@@ -75,6 +75,7 @@ class LabSettings:
     models: ModelChoice
     sampling: Sampling
     size: Size  # working size (H, W) every stage runs at
+    parser: str | None = None  # a human parser folder (transformers semantic segmentation) replacing the geometric parse
 
 
 def default_pipeline_folder() -> str | None:
@@ -143,6 +144,16 @@ def _models_ui() -> ModelChoice:
                        unet.strip() or None, device, dtype)
 
 
+def _parser_ui() -> str | None:
+    folder = st.text_input(
+        "Human parser folder", key="parser_folder", placeholder="/models/segformer-b2-human-parse-24",
+        help="Optional: a transformers semantic-segmentation model folder (config.json + safetensors), e.g. the "
+             "seed's SegFormer human parser or ATR's segformer_b2_clothes. Its map replaces the geometric parse (and "
+             "a dataset's); its labels are mapped to CIHP's by name, shown on the Preprocessing page. Runs on the "
+             "device above. Empty: the geometric parse.")
+    return folder.strip() or None
+
+
 def _sampling_ui(defaults) -> Sampling:
     st.header("Sampling")
     if "seed" not in st.session_state:
@@ -170,8 +181,9 @@ def sidebar() -> LabSettings:
         size = SIZES[st.selectbox("Working size (H x W)", list(SIZES), index=list(SIZES).index(DEFAULT_SIZE_LABEL),
                                   key="size", help="Every stage runs at this size (4:3, divisible by 32).")]
         models = _models_ui()
+        parser = _parser_ui()
         sampling = _sampling_ui(sampling_defaults_for(models))
-    settings = LabSettings(inputs, models, sampling, size)
+    settings = LabSettings(inputs, models, sampling, size, parser)
     st.session_state[_SETTINGS] = settings
     st.session_state[_ENTRY_RAN] = True
     return settings

@@ -3,6 +3,7 @@
 The cache graph (each arrow is one cached call; a slider re-runs only what is downstream of it)::
 
     input bytes ──► person (keypoints, masks, parse, IUV, agnostic)   key: person pixels + user maps
+                                                                       (+ human parser weights, device)
                 └─► cloth (mask)                                       key: cloth pixels
     person, cloth, warper ──► warp (flows, warped cloth/mask)          key: + warper weights
     person, cloth ──► TPS baseline
@@ -66,30 +67,63 @@ def progress_bar(text: str) -> Iterator[Progress]:
 
 @dataclass(frozen=True)
 class UserMaps:
-    """Maps the user uploaded on the preprocessing page, replacing the built-in ones."""
+    """Maps the user uploaded on the preprocessing page, and the human parser folder of the sidebar, replacing
+    the built-in maps (an uploaded parse file wins over the parser)."""
 
     parse: np.ndarray | None = None  # uint8 (H, W) CIHP labels
     densepose: np.ndarray | None = None  # uint8 (H, W, 3) as uploaded: IUV or a dp_segm colour render (detected)
+    parser: str | None = None  # a human parser folder (vton.preprocess.parser), run on ``device``
+    device: str = "cpu"
+
+    @property
+    def uses_parser(self) -> bool:
+        return self.parser is not None and self.parse is None
 
     @property
     def key(self) -> str:
-        return digest(self.parse, self.densepose)
+        if self.parser is None:
+            return digest(self.parse, self.densepose)
+        from lab.models import fingerprint
+
+        return digest(self.parse, self.densepose, self.parser, fingerprint(self.parser), self.device)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the human parser...")
+def human_parser(folder: str, device: str, weights: str | None):
+    """The `vton.preprocess.parser.HumanParser` in ``folder`` (``weights``: its fingerprint, so a rewritten folder
+    loads again). ``transformers`` is imported here, the first time a parser folder is set."""
+    load_parser = require("vton.preprocess.parser", "load_parser")
+    return load_parser(folder, device=device)
+
+
+def parser_of(maps: UserMaps):
+    """The human parser ``maps`` use, or None."""
+    if not maps.uses_parser:
+        return None
+    from lab.models import fingerprint
+
+    return human_parser(maps.parser, maps.device, fingerprint(maps.parser))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _person(key: str, _inp: LabInput, _maps: UserMaps) -> Person:
     preprocess_person = require("vton.preprocess", "preprocess_person")
-    if _inp.pair is not None and _maps.parse is None and _maps.densepose is None:
+    parser = parser_of(_maps)
+    if _inp.pair is not None and _maps.parse is None and _maps.densepose is None and parser is None:
         return _inp.pair.person  # the dataset's own maps
     parse, densepose = _maps.parse, _maps.densepose
     if _inp.pair is not None:  # dataset maps stand in for what the user did not replace
-        parse = _inp.pair.person.parse if parse is None else parse
+        parse = _inp.pair.person.parse if parse is None and parser is None else parse
         densepose = _inp.pair.person.densepose if densepose is None else densepose
     with progress_bar("Preprocessing the person photo") as progress:
-        person = preprocess_person(_inp.person_image, parse=parse, densepose=densepose, progress=progress)
+        person = preprocess_person(_inp.person_image, parse=parse, densepose=densepose, progress=progress,
+                                   parser=parser)
+    if _maps.parser is not None and parser is None:
+        person = replace(person, notes=person.notes + ["the human parser folder is not used: your own parse file "
+                                                       "replaces the parse map"])
     if _inp.pair is not None:
         sources, kept = dict(person.sources), _inp.pair.person.sources
-        if _maps.parse is None:
+        if _maps.parse is None and parser is None:
             sources["parse"] = kept.get("parse", Source.DATASET)
         if _maps.densepose is None:  # the dataset's map, passed on as IUV: keep the encoding its file was in
             sources["densepose"] = kept.get("densepose", Source.DATASET)

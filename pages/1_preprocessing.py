@@ -2,12 +2,12 @@
 import numpy as np
 import streamlit as st
 
-from lab import ui
+from lab import stages, ui
 from lab.session import USER_DENSEPOSE, USER_PARSE, get_prepared
 from lab.settings import current
 from vton import viz
 from vton.errors import InputError
-from vton.types import Body25
+from vton.types import Body25, Source
 
 s = current()
 st.title("Preprocessing")
@@ -121,6 +121,18 @@ if prep is not None:
             f"<span style='display:inline-block;width:0.9em;height:0.9em;background:{e.color};"
             f"border:1px solid #888;vertical-align:middle'></span> {e.name} ({e.fraction:.1%})" for e in legend),
             unsafe_allow_html=True)
+
+    if src.get("parse") is Source.PARSER:  # the human parser's labels, and where it and MediaPipe disagree
+        st.subheader("Human parser")
+        parser = stages.parser_of(prep.maps)
+        cols = st.columns([2, 3])
+        d = viz.mask_disagreement(person.image, person.person_mask, person.parse > 0, opacity)
+        ui.image(d.image, f"Person mask (MediaPipe) vs parser · {d.share:.1%} disagree · cyan: MediaPipe only "
+                 f"({d.only_a} px), orange: parser only ({d.only_b} px)", container=cols[0], key="parser_disagreement")
+        with cols[1].expander(f"Parser labels -> CIHP ({parser.folder.name})", expanded=True):
+            st.dataframe(parser.label_map.rows(), hide_index=True, key="parser_label_map")
+            if parser.label_map.unmapped:
+                st.caption("No CIHP counterpart (background in the parse map): " + ", ".join(parser.label_map.unmapped))
 
     st.subheader("Agnostic (what the try-on may repaint)")
     cols = st.columns(4)

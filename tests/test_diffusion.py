@@ -606,11 +606,13 @@ def test_train_vae_train_unet_eval_and_resume_from_the_command_line(tmp_path, ca
 
 def test_commands_turn_bad_input_into_one_line(tmp_path, capsys):
     from vton.cli import main
+    from vton.io import atomic_save_image
 
-    assert main(["tryon", "--person", "p.png", "--cloth", "c.png", "--out", str(tmp_path / "o.png"),
+    p, c = (str(atomic_save_image(tmp_path / name, np.full((64, 48, 3), 128, np.uint8))) for name in ("p.png", "c.png"))
+    assert main(["tryon", "--person", p, "--cloth", c, "--out", str(tmp_path / "o.png"),
                  "--weights", str(tmp_path / "none")]) == 2
-    assert "no weights at" in capsys.readouterr().err
-    assert main(["tryon", "--person", "p.png", "--cloth", "c.png", "--out", str(tmp_path / "o.png"), "--steps", "0"]) == 2
+    assert "weights folder not found" in capsys.readouterr().err
+    assert main(["tryon", "--person", p, "--cloth", c, "--out", str(tmp_path / "o.png"), "--steps", "0"]) == 2
     assert "steps must be" in capsys.readouterr().err
     assert main(["train", "unet", "--data", str(tmp_path), "--vae", str(tmp_path), "--out", str(tmp_path / "u")]) == 2
     assert "--composite warp needs --warp" in capsys.readouterr().err

@@ -6,18 +6,28 @@ adds its arguments. Only the module of the command being run is imported, so
 ``--help`` is quick and one stage's import cost never taxes another's.
 
 Every command turns bad input (`InputError`, a missing file or folder) into one
-line ``error: ...`` on stderr and exit code 2, never a traceback.
+line ``error: ...`` on stderr and exit code 2, never a traceback. Arguments are
+checked before any data or model is loaded, by the shared checks in
+`vton.checks`. Under ``torchrun`` every process gets the same arguments, so a
+bad one (a usage mistake, a `BadArgument`) is reported by rank 0 alone; the other
+ranks exit 2 silently, after waiting (at most `SILENT_RANK_WAIT` seconds) for the
+launcher to stop them once rank 0 has said it, so that it is always said once.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import sys
+import time
 from typing import Callable
 
+from vton.checks import BadArgument
 from vton.errors import InputError
 
 EXIT_BAD_INPUT = 2
+SILENT_RANK_WAIT = 30.0  # seconds a silent rank of a torchrun launch waits for the launcher to stop it
 
 # (command path, one-line help, "module:function")
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
@@ -52,11 +62,34 @@ def _resolve(spec: str):
     return getattr(importlib.import_module(module), name)
 
 
+def reports_argument_errors() -> bool:
+    """Whether this process reports a bad argument: rank 0 of a launch, or a process launched alone."""
+    return os.environ.get("RANK", "0").strip() in ("", "0")
+
+
+def _argument_error(message: str) -> int:
+    """Report a bad argument once per launch (rank 0); return the exit code."""
+    if reports_argument_errors():
+        print(f"error: {message}", file=sys.stderr, flush=True)
+    elif "TORCHELASTIC_RUN_ID" in os.environ:
+        # torchrun stops every rank as soon as one exits: leaving at once could stop rank 0 before it has spoken
+        try:
+            time.sleep(SILENT_RANK_WAIT)
+        except KeyboardInterrupt:
+            pass
+    return EXIT_BAD_INPUT
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one ``error: ...`` line (and exit 2) like every other bad input."""
+    """argparse, but a usage mistake is one ``error: ...`` line (and exit 2) like every other bad input.
+
+    The checks of `vton.checks` phrase their messages to follow the option's name, so argparse's
+    ``argument --lr: must be ...`` is printed as ``--lr must be ...`` (and ``argument --x: ...`` as ``--x: ...``)."""
 
     def error(self, message: str):
-        self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
+        message = re.sub(r"^argument (--?[\w-]+): (?=must |is |needs )", r"\1 ", message)
+        message = re.sub(r"^argument (--?[\w-]+): ", r"\1: ", message)
+        raise SystemExit(_argument_error(f"{message} (see {self.prog} --help)"))
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
@@ -77,14 +110,20 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command ``argv`` names; return its exit code (2 for any bad argument, usage mistakes included)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser(argv)
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # a usage mistake (said in one line) or --help
+            return e.code if isinstance(e.code, int) else EXIT_BAD_INPUT
         if not hasattr(args, "_spec"):
             parser.print_help()
             return 0
         return int(_resolve(args._spec)(args) or 0)
+    except BadArgument as e:
+        return _argument_error(str(e))
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

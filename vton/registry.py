@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from vton import checks
 from vton.errors import InputError
 
 WARPERS: dict[str, str] = {
@@ -99,20 +100,32 @@ def _load(cls, folder: Path, what: str, device, dtype):
     return model.to(device=device, dtype=dtype)
 
 
+def _arguments(folder, device, dtype) -> Path:
+    """Check a loader's arguments (`InputError` naming the bad one); return the folder as a `Path`."""
+    checks.device_argument("device", device)
+    checks.dtype_argument("dtype", dtype)
+    return checks.path_argument("folder", folder)
+
+
 def load_warper(folder: str | Path, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
     """Any warper folder (ours or a converted one), in eval mode on ``device``.
 
     Raises:
-        InputError: missing folder, no config or weights, a class that is not a warper, weights that do
-            not fit the config.
+        InputError: ``folder`` not a path; missing folder, no config or weights, a class that is not a warper,
+            weights that do not fit the config; ``device`` not a device of this machine; ``dtype`` not a floating
+            torch dtype.
     """
-    folder = Path(folder)
+    folder = _arguments(folder, device, dtype)
     return _load(warper_class(folder), folder, "warper", device, dtype)
 
 
 def load_denoiser(folder: str | Path, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
-    """Any denoiser (UNet) folder, in eval mode on ``device``."""
-    folder = Path(folder)
+    """Any denoiser (UNet) folder, in eval mode on ``device``.
+
+    Raises:
+        InputError: as `load_warper`, for a UNet.
+    """
+    folder = _arguments(folder, device, dtype)
     return _load(denoiser_class(folder), folder, "UNet", device, dtype)
 
 
@@ -149,10 +162,17 @@ def assemble_pipeline(pipeline: str | Path | None = None, *, warper: str | Path 
     and the sampler is our DDIM.
 
     Raises:
-        InputError: a folder that does not load, or components that do not fit together.
+        InputError: a folder argument that is not a path (or None), a folder that does not load, components that
+            do not fit together; ``device`` / ``dtype`` as `load_warper`.
     """
     from vton.diffusion.pipeline import TryOnPipeline, default_scheduler, load_pipeline
     from vton.diffusion.vae import load_vae
+
+    for name, value in (("pipeline", pipeline), ("warper", warper), ("vae", vae), ("unet", unet)):
+        if value is not None:
+            checks.path_argument(name, value)
+    checks.device_argument("device", device)
+    checks.dtype_argument("dtype", dtype)
 
     if pipeline is None and not (warper and vae and unet):
         raise InputError("give a pipeline folder, or a warper, a VAE and a UNet folder")

@@ -240,6 +240,7 @@ class Source(str, Enum):
     DATASET = "dataset"
     USER_FILE = "user file"
     SYNTHETIC = "synthetic"
+    PARSER = "human parser"  # a local semantic-segmentation model (vton.preprocess.parser)
 
 
 # ----------------------------------------------------------------------------- checks

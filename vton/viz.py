@@ -449,3 +449,41 @@ def animated_gif(frames: Sequence[np.ndarray], duration_ms: int = 120, max_side:
     buf = io.BytesIO()
     imgs[0].save(buf, format="GIF", save_all=True, append_images=imgs[1:], duration=durations, loop=0)
     return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class MaskDisagreement:
+    """`mask_disagreement`'s picture and numbers."""
+
+    image: np.ndarray  # uint8 (H, W, 3): the photo, tinted where both masks agree, coloured where only one holds
+    only_a: int  # pixels in mask a only
+    only_b: int  # pixels in mask b only
+    share: float  # (only_a + only_b) / pixels in either mask (0.0 when both are empty)
+
+
+ONLY_A_COLOUR, ONLY_B_COLOUR, BOTH_COLOUR = (0, 200, 255), (255, 120, 0), (120, 120, 255)
+"""Cyan: only in the first mask (MediaPipe's person); orange: only in the second (the parser's); blue: both."""
+
+
+def mask_disagreement(image: np.ndarray, a: np.ndarray, b: np.ndarray, opacity: float = 0.5) -> MaskDisagreement:
+    """Two masks of one photo on it: both tinted blue, ``a`` only cyan, ``b`` only orange (opaque).
+
+    Args:
+        image: ``uint8 (H, W, 3)`` the photo.
+        a, b: ``(H, W)`` masks (non-zero = in), e.g. MediaPipe's person mask and a parser's foreground;
+            resized (nearest) to the photo if needed.
+        opacity: the tint of the agreeing part.
+
+    Example:
+        >>> d = mask_disagreement(person.image, person.person_mask, person.parse > 0)
+        >>> f"{d.share:.1%} of the person is in one mask only"
+    """
+    check_image(image)
+    size = image.shape[:2]
+    ma = resize(np.asarray(a, np.uint8), size, nearest=True) > 0
+    mb = resize(np.asarray(b, np.uint8), size, nearest=True) > 0
+    out = overlay_mask(image, (ma & mb).astype(np.uint8), BOTH_COLOUR, opacity)
+    out[ma & ~mb] = ONLY_A_COLOUR
+    out[mb & ~ma] = ONLY_B_COLOUR
+    only_a, only_b, union = int((ma & ~mb).sum()), int((mb & ~ma).sum()), int((ma | mb).sum())
+    return MaskDisagreement(out, only_a, only_b, (only_a + only_b) / union if union else 0.0)

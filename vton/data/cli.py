@@ -4,34 +4,27 @@ from __future__ import annotations
 import argparse
 import time
 
+from vton import checks
 from vton.cli import command
-from vton.errors import InputError
-from vton.types import parse_size
+
+MIN_SIZE = (64, 48)  # the smallest the synthetic body and garment are drawn at
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, help="dataset root folder (created if missing)")
-    p.add_argument("--n", type=int, default=100, help="number of samples (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed; sample i depends only on (seed, i, split)")
-    p.add_argument("--size", default="256x192", help="H x W, e.g. 256x192 (default) or 512x384")
+    p.add_argument("--out", required=True, type=checks.output_folder, help="dataset root folder (created if missing)")
+    p.add_argument("--n", type=checks.positive_int, default=100, help="number of samples (default 100)")
+    p.add_argument("--seed", type=checks.non_negative_int, default=0,
+                   help="dataset seed; sample i depends only on (seed, i, split)")
+    p.add_argument("--size", type=checks.size_at_least(MIN_SIZE), default=(256, 192),
+                   help="H x W, at least 64x48, e.g. 256x192 (default) or 512x384")
     p.add_argument("--split", choices=("train", "test"), default="train")
-    p.add_argument("--grid", metavar="PNG", help="also write a contact sheet of the first (up to 8) samples here")
+    p.add_argument("--grid", metavar="PNG", type=checks.output_file(".png"),
+                   help="also write a contact sheet of the first (up to 8) samples here")
 
 
 @command(add_arguments)
 def synth(args: argparse.Namespace) -> int:
-    try:
-        size = parse_size(args.size)
-    except ValueError as e:
-        raise InputError(str(e)) from None
-    if size[0] < 64 or size[1] < 48:
-        raise InputError(f"size must be at least 64x48 (H x W), got {args.size}")
-    if args.n < 1:
-        raise InputError(f"--n must be at least 1, got {args.n}")
-    if args.seed < 0:
-        raise InputError(f"--seed must be non-negative, got {args.seed}")
-    if args.grid and not args.grid.lower().endswith(".png"):
-        raise InputError(f"--grid must name a .png file, got {args.grid}")
+    size = args.size
     from tqdm import tqdm
 
     from vton.data.synth import write_dataset

@@ -53,6 +53,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vton import checks
 from vton.errors import InputError
 from vton.io import load_image, load_keypoints_json, load_label_png, load_mask
 from vton.types import DEFAULT_SIZE, Cloth, DensePoseEncoding, GroundTruth, Pair, Person, Size, Source
@@ -199,12 +200,12 @@ class VitonHD(Sequence[Pair]):
     """
 
     def __init__(self, root: str | os.PathLike, split: str = "test", size: Size = DEFAULT_SIZE, paired: bool = True):
-        self.root = Path(root)
+        self.root = checks.path_argument("root", root)
+        if not isinstance(split, str) or not split or "/" in split or "\\" in split or split in (".", ".."):
+            raise InputError(f"split must name one folder inside {self.root} (e.g. 'train' or 'test'), got {split!r}")
         self.split = split
-        self.size: Size = (int(size[0]), int(size[1]))
-        self.paired = paired
-        if self.size[0] <= 0 or self.size[1] <= 0:
-            raise InputError(f"size must be positive (H, W), got {size}")
+        self.size: Size = checks.size_argument("size", size)
+        self.paired = checks.bool_argument("paired", paired)
         if not self.root.is_dir():
             raise InputError(f"dataset folder not found: {self.root}")
         self.split_dir = self.root / split

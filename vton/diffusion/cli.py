@@ -3,21 +3,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
+from vton import checks
 from vton.cli import command
-from vton.errors import InputError
-from vton.types import DEFAULT_SIZE, parse_size
+from vton.types import DEFAULT_SIZE
 
 DEFAULT_WEIGHTS = Path("assets/weights")
-
-
-def _size(text: str):
-    try:
-        return parse_size(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+_size = checks.size
 
 
 def _device() -> str:
@@ -32,49 +27,43 @@ def _bar(desc: str):
     return tqdm_progress(desc, disable=not sys.stderr.isatty())
 
 
-def _positive(args, *names: str) -> None:
-    for name in names:
-        if getattr(args, name) <= 0:
-            raise InputError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-
-
-def _json_arg(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"not JSON: {e}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("expected a JSON object, e.g. '{\"block_channels\": [32, 64, 128]}'")
-    return value
-
-
 # ----------------------------------------------------------------------------- tryon
 
 
 def add_tryon_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--person", type=Path, required=True, help="person photo")
-    p.add_argument("--cloth", type=Path, required=True, help="in-shop garment photo")
-    p.add_argument("--densepose", type=Path, default=None,
+    p.add_argument("--person", type=checks.image_file("person photo"), required=True, help="person photo")
+    p.add_argument("--cloth", type=checks.image_file("cloth photo"), required=True, help="in-shop garment photo")
+    p.add_argument("--densepose", type=checks.image_file("DensePose image"), default=None,
                    help="DensePose image of the person instead of the pose-built one: IUV (PNG) or the dp_segm colour "
                         "render of VITON-HD's image-densepose (detected); the warper gets the encoding it was trained on")
-    p.add_argument("--out", type=Path, required=True, help="output image (several seeds: OUT-seed<S>.png beside it)")
-    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"TryOnPipeline folder (default {DEFAULT_WEIGHTS})")
-    p.add_argument("--warper", type=Path, default=None,
+    p.add_argument("--parser", type=checks.existing_folder("human parser"), default=None,
+                   help="a transformers semantic-segmentation model folder (config.json + safetensors, e.g. a "
+                        "SegFormer human parser) whose map replaces the geometric parse; labels mapped to CIHP by name")
+    p.add_argument("--out", type=checks.output_file(*checks.IMAGE_SUFFIXES), required=True,
+                   help="output image, .png or .jpg (several seeds: OUT-seed<S>.png beside it)")
+    p.add_argument("--weights", type=checks.existing_folder("weights"), default=DEFAULT_WEIGHTS,
+                   help=f"TryOnPipeline folder (default {DEFAULT_WEIGHTS})")
+    p.add_argument("--warper", type=checks.existing_folder("warper"), default=None,
                    help="a warper folder replacing the pipeline's (e.g. HR-VITON's from `python -m vton convert hrviton`)")
-    p.add_argument("--vae", type=Path, default=None, help="an AutoencoderKL folder replacing the pipeline's")
-    p.add_argument("--unet", type=Path, default=None, help="a UNet folder replacing the pipeline's")
+    p.add_argument("--vae", type=checks.existing_folder("VAE"), default=None,
+                   help="an AutoencoderKL folder replacing the pipeline's")
+    p.add_argument("--unet", type=checks.existing_folder("UNet"), default=None, help="a UNet folder replacing the pipeline's")
     p.add_argument("--size", type=_size, default=DEFAULT_SIZE,
                    help="H x W to run at (default 256x192); a photo of another aspect is padded to it, and the "
                         "result cropped back")
     p.add_argument("--out-size", type=_size, default=None,
                    help="H x W of the written result (default: the person photo's own size)")
-    p.add_argument("--steps", type=int, default=None, help="DDIM steps, 1..1000 (default: the model card's)")
-    p.add_argument("--eta", type=float, default=None, help="DDIM eta: 0 deterministic .. 1 DDPM-like (default: the model card's)")
-    p.add_argument("--strength", type=float, default=None,
+    p.add_argument("--steps", type=checks.positive_int, default=None, help="DDIM steps, 1..1000 (default: the model card's)")
+    p.add_argument("--eta", type=checks.unit_interval, default=None,
+                   help="DDIM eta: 0 deterministic .. 1 DDPM-like (default: the model card's)")
+    p.add_argument("--strength", type=checks.strength, default=None,
                    help="in (0, 1]: how far from the composite to start (default: the model card's)")
-    p.add_argument("--seed", type=int, nargs="+", default=[0], help="one or more seeds, run as one batch")
-    p.add_argument("--save-stages", type=Path, default=None, help="folder for every intermediate image and timings.json")
-    p.add_argument("--save-trajectory", type=Path, default=None, help="write x_t / x0 per step as .safetensors")
+    p.add_argument("--seed", type=checks.non_negative_int, nargs="+", default=[0],
+                   help="one or more distinct seeds, run as one batch")
+    p.add_argument("--save-stages", type=checks.output_folder, default=None,
+                   help="folder to write every intermediate image and timings.json into")
+    p.add_argument("--save-trajectory", type=checks.output_file(".safetensors"), default=None,
+                   help="write x_t / x0 per step as .safetensors")
 
 
 def _fill_sampling_defaults(args: argparse.Namespace) -> None:
@@ -87,21 +76,36 @@ def _fill_sampling_defaults(args: argparse.Namespace) -> None:
     args.eta = d.eta if args.eta is None else args.eta
 
 
+def _check_tryon(args: argparse.Namespace) -> None:
+    """Everything about the arguments, before a model or a photo's preprocessing: the pipeline's configs (the sizes
+    its models take, that its components fit), the sampler settings, the seeds."""
+    if not args.weights.is_dir():
+        raise checks.BadArgument(f"no weights at {args.weights}: pass --weights FOLDER (a TryOnPipeline folder from "
+                                 "`python -m vton train unet`)")
+    pipe = checks.pipeline_on_meta("--weights", args.weights, warper=args.warper, vae=args.vae, unet=args.unet)
+    checks.check_size("--size", args.size, pipe.size_multiple, f"the models in {args.weights}")
+    checks.check_runs("--size", args.size, f"the models in {args.weights}", checks.pipeline_runs(pipe), pipe.size_multiple)
+    _fill_sampling_defaults(args)
+    checks.sampling(args.steps, args.strength, args.eta, int(pipe.scheduler.config.num_train_timesteps))
+    checks.distinct("--seed", list(args.seed))
+
+
 @command(add_tryon_arguments)
 def tryon(args: argparse.Namespace) -> int:
     """Preprocess both photos, warp, sample, write the result (and the stages when asked)."""
-    from vton.diffusion.pipeline import check_steps
     from vton.io import atomic_save_image, load_image
     from vton.registry import assemble_pipeline
     from vton.preprocess import preprocess_cloth, preprocess_person
 
-    _fill_sampling_defaults(args)
-    check_steps(args.steps, args.strength, args.eta, 1000)
-    if not args.weights.is_dir():
-        raise InputError(f"no weights at {args.weights}: pass --weights FOLDER (a TryOnPipeline folder from `python -m vton train unet`)")
+    _check_tryon(args)
+    parser = None
+    if args.parser is not None:
+        from vton.preprocess.parser import load_parser
+
+        parser = load_parser(args.parser, device=_device())
     pipe = assemble_pipeline(args.weights, warper=args.warper, vae=args.vae, unet=args.unet, device=_device())
     densepose = load_image(args.densepose) if args.densepose else None
-    person = preprocess_person(load_image(args.person), densepose=densepose)
+    person = preprocess_person(load_image(args.person), densepose=densepose, parser=parser)
     cloth = preprocess_cloth(load_image(args.cloth))
     result = pipe(person, cloth, size=args.size, num_inference_steps=args.steps, eta=args.eta, strength=args.strength,
                   seeds=list(args.seed), record_trajectory=args.save_trajectory is not None or args.save_stages is not None,
@@ -180,28 +184,28 @@ def _groups_to_cihp(groups):
 
 
 def _add_common_train(p: argparse.ArgumentParser, steps: int, batch: int, lr: float) -> None:
-    p.add_argument("--data", type=Path, required=True, help="VITON-HD-layout folder (its train split is used)")
-    p.add_argument("--out", type=Path, required=True, help="folder for checkpoints/, logs/ and the final model")
+    p.add_argument("--data", type=checks.existing_folder("data"), required=True,
+                   help="VITON-HD-layout folder (its train split is used)")
+    p.add_argument("--out", type=checks.output_folder, required=True, help="folder for checkpoints/, logs/ and the final model")
     p.add_argument("--size", type=_size, default=DEFAULT_SIZE, help="H x W (default 256x192)")
-    p.add_argument("--steps", type=int, default=steps, help=f"optimizer steps (default {steps})")
-    p.add_argument("--batch-size", type=int, default=batch, help=f"per process (default {batch})")
-    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
-    p.add_argument("--lr", type=float, default=lr)
-    p.add_argument("--vgg", type=Path, default=None, help="torchvision VGG19 weights for the perceptual loss")
-    p.add_argument("--vgg-weight", type=float, default=0.1)
+    p.add_argument("--steps", type=checks.positive_int, default=steps, help=f"optimizer steps (default {steps})")
+    p.add_argument("--batch-size", type=checks.positive_int, default=batch, help=f"per process (default {batch})")
+    p.add_argument("--grad-accum", type=checks.positive_int, default=1, help="micro-batches per optimizer step (default 1)")
+    p.add_argument("--lr", type=checks.learning_rate, default=lr, help=f"peak learning rate (default {lr:g})")
+    p.add_argument("--vgg", type=checks.weights_file("VGG19 weights"), default=None,
+                   help="torchvision VGG19 weights file for the perceptual loss")
+    p.add_argument("--vgg-weight", type=checks.non_negative_float, default=0.1)
     p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no", help="ignored on the CPU")
-    p.add_argument("--save-every", type=int, default=250, help="checkpoint every N steps")
-    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--save-every", type=checks.positive_int, default=250, help="checkpoint every N steps")
+    p.add_argument("--log-every", type=checks.positive_int, default=10)
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--seed", type=checks.non_negative_int, default=0)
+    p.add_argument("--workers", type=checks.non_negative_int, default=0, help="DataLoader worker processes")
 
 
 def _common_train_config(args: argparse.Namespace) -> dict:
     """Check the options every training command shares and return them as config fields."""
-    if not args.data.is_dir():
-        raise InputError(f"data folder not found: {args.data}")
-    _positive(args, "steps", "batch_size", "grad_accum", "save_every", "log_every")
+    checks.check_dataset("--data", args.data, "train", args.size)
     return dict(data=str(args.data), out=str(args.out), size=args.size, steps=args.steps, batch_size=args.batch_size,
                 grad_accum=args.grad_accum, lr=args.lr, vgg=str(args.vgg) if args.vgg else None,
                 vgg_weight=args.vgg_weight, mixed_precision=args.mixed_precision, checkpoint_every=args.save_every,
@@ -210,17 +214,18 @@ def _common_train_config(args: argparse.Namespace) -> dict:
 
 def add_train_vae_arguments(p: argparse.ArgumentParser) -> None:
     _add_common_train(p, steps=3000, batch=8, lr=1e-3)
-    p.add_argument("--kl-weight", type=float, default=1e-6)
-    p.add_argument("--model", type=_json_arg, default={}, help="small_vae_config overrides as JSON")
-    p.add_argument("--crop", type=parse_size, default=(128, 96), metavar="HxW",
+    p.add_argument("--kl-weight", type=checks.non_negative_float, default=1e-6)
+    p.add_argument("--model", type=checks.json_object, default={},
+                   help="AutoencoderKL config overrides of small_vae_config as JSON, e.g. '{\"block_out_channels\": [8, 8, 8, 8]}'")
+    p.add_argument("--crop", type=_size, default=(128, 96), metavar="HxW",
                    help="train on random crops of this size (default 128x96; the VAE is convolutional)")
-    p.add_argument("--l1-weight", type=float, default=1.0)
-    p.add_argument("--mse-weight", type=float, default=0.0,
+    p.add_argument("--l1-weight", type=checks.non_negative_float, default=1.0)
+    p.add_argument("--mse-weight", type=checks.non_negative_float, default=0.0,
                    help="weight of a mean-squared-error term (PSNR's own measure; e.g. 10 with --l1-weight 0)")
-    p.add_argument("--colour-weight", type=float, default=0.0,
+    p.add_argument("--colour-weight", type=checks.non_negative_float, default=0.0,
                    help="weight of the term asking latent channels 0-2 to hold each 8x8 cell's mean colour "
                         "(keeps the small VAE from losing colour; 1 in the embedded recipe)")
-    p.add_argument("--init", type=Path, default=None, help="start from this AutoencoderKL folder")
+    p.add_argument("--init", type=checks.existing_folder("VAE"), default=None, help="start from this AutoencoderKL folder")
     p.add_argument("--decoder-only", action="store_true",
                    help="train only the decoder of --init, so its latents (and a UNet trained on them) stay the same")
 
@@ -236,6 +241,30 @@ def _training(run):
     return wrapped
 
 
+def _check_train_vae(args: argparse.Namespace) -> None:
+    """The VAE the run trains (built from its config on the meta device) takes ``--size`` and ``--crop``."""
+    if args.decoder_only and args.init is None:
+        raise checks.BadArgument("--decoder-only trains the decoder of a VAE to start from: pass --init FOLDER")
+    if args.init is not None and args.model:
+        raise checks.BadArgument("--model describes a new VAE; it cannot change the architecture of --init")
+    if args.init is not None:
+        vae = checks.model_on_meta("--init", args.init, "vae")
+    else:
+        from diffusers import AutoencoderKL
+
+        from vton.diffusion.vae import check_vae_config, small_vae_config
+
+        with checks.early("--model:"):  # f=8 and 4 latent channels, before building it
+            check_vae_config(small_vae_config() | args.model, where="the VAE it describes")
+        vae = checks.new_model_on_meta("--model", AutoencoderKL, args.model, base=small_vae_config())
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    checks.check_size("--size", args.size, factor, f"a VAE that downsamples by {factor}")
+    checks.check_size("--crop", args.crop, factor, f"a VAE that downsamples by {factor}")
+    crop = (min(args.crop[0], args.size[0]), min(args.crop[1], args.size[1]))  # what it trains on
+    checks.check_runs("--crop", crop, "the VAE", checks.vae_runs(vae), factor)
+    checks.check_runs("--size", args.size, "the VAE", checks.vae_runs(vae), factor)
+
+
 @command(add_train_vae_arguments)
 @_training
 def train_vae(args: argparse.Namespace) -> int:
@@ -243,6 +272,7 @@ def train_vae(args: argparse.Namespace) -> int:
     from vton.diffusion.train_vae import TrainVAEConfig, train
     from vton.train.common import print_result
 
+    _check_train_vae(args)
     cfg = TrainVAEConfig(**_common_train_config(args), kl_weight=args.kl_weight, vae=args.model, crop=args.crop,
                          init=str(args.init) if args.init else None, decoder_only=args.decoder_only,
                          l1_weight=args.l1_weight, mse_weight=args.mse_weight,
@@ -254,17 +284,50 @@ def train_vae(args: argparse.Namespace) -> int:
 
 def add_train_unet_arguments(p: argparse.ArgumentParser) -> None:
     _add_common_train(p, steps=2000, batch=8, lr=2e-4)
-    p.add_argument("--vae", type=Path, required=True, help="AutoencoderKL folder (frozen)")
-    p.add_argument("--warp", type=Path, default=None, help="trained FlowWarpNet folder (needed for --composite warp)")
+    p.add_argument("--vae", type=checks.existing_folder("VAE"), required=True, help="AutoencoderKL folder (frozen)")
+    p.add_argument("--warp", type=checks.existing_folder("warper"), default=None,
+                   help="trained FlowWarpNet folder (needed for --composite warp)")
     p.add_argument("--composite", choices=("warp", "gt"), default="warp",
                    help="composite from the warper, or from the synthetic ground-truth warped cloth")
-    p.add_argument("--x0-weight", type=float, default=1.0, help="weight of the decoded-x0 branch")
-    p.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights (0 = off, e.g. 0.999)")
+    p.add_argument("--x0-weight", type=checks.non_negative_float, default=1.0, help="weight of the decoded-x0 branch")
+    p.add_argument("--ema", type=checks.decay, default=0.0, help="EMA decay of the weights (0 = off, e.g. 0.999)")
     p.add_argument("--cache-latents", choices=("auto", "yes", "no"), default="auto",
                    help="encode the fixed inputs once (auto: when the run sees the data more than once)")
-    p.add_argument("--model", type=_json_arg, default={}, help="TryOnUNet config overrides as JSON")
-    p.add_argument("--x0-crop", type=parse_size, default=None, metavar="HxW",
+    p.add_argument("--model", type=checks.json_object, default={}, help="TryOnUNet config overrides as JSON")
+    p.add_argument("--x0-crop", type=_size, default=None, metavar="HxW",
                    help="decode only a random latent window of this size in the x0 branch (e.g. 8x6); default: all")
+
+
+def _check_train_unet(args: argparse.Namespace) -> None:
+    """The UNet the run trains, the frozen VAE and the warper (their configs, on the meta device) fit together and
+    take ``--size``."""
+    if args.composite == "warp" and args.warp is None:
+        raise checks.BadArgument("--composite warp needs --warp FOLDER (or use --composite gt on synthetic data)")
+    from vton.diffusion.unet import TryOnUNet
+    from vton.types import VAE_FACTOR
+
+    vae = checks.model_on_meta("--vae", args.vae, "vae")
+    unet = checks.new_model_on_meta("--model", TryOnUNet, args.model)
+    checks.check_unet_fits_vae("--model", unet, vae)
+    multiple, models = VAE_FACTOR * unet.downsampling, f"the VAE (f={VAE_FACTOR}) and this UNet ({unet.downsampling}x down)"
+    if args.warp is not None:
+        warper = checks.model_on_meta("--warp", args.warp, "warper")
+        if type(warper).__name__ != "FlowWarpNet":
+            raise checks.BadArgument(f"--warp {args.warp} holds a {type(warper).__name__}; training needs a FlowWarpNet "
+                                     "folder (from `python -m vton train warp`)")
+        multiple, models = math.lcm(multiple, warper.multiple), models + f" and the warper ({warper.multiple})"
+    checks.check_size("--size", args.size, multiple, models)
+    runs = [checks.vae_runs(vae), checks.denoiser_runs(unet)] + ([checks.warper_runs(warper)] if args.warp else [])
+    checks.check_runs("--size", args.size, models, lambda size: [r(size) for r in runs], multiple)
+
+
+def _check_composite_data(args: argparse.Namespace) -> None:
+    from vton.data.vitonhd import MAPS
+
+    names = MAPS["gt_warped_cloth"].folders
+    if args.composite == "gt" and not any((args.data / "train" / n).is_dir() for n in names):
+        raise checks.BadArgument(f"--composite gt needs ground-truth warped cloth ({names[0]}/, synthetic data), "
+                                 f"which {args.data} lacks; use --composite warp --warp FOLDER")
 
 
 @command(add_train_unet_arguments)
@@ -274,11 +337,9 @@ def train_unet(args: argparse.Namespace) -> int:
     from vton.diffusion.train_unet import TrainUNetConfig, train
     from vton.train.common import print_result
 
+    _check_train_unet(args)
     common = _common_train_config(args)
-    if args.composite == "warp" and args.warp is None:
-        raise InputError("--composite warp needs --warp FOLDER (or use --composite gt on synthetic data)")
-    if not 0 <= args.ema < 1:
-        raise InputError(f"--ema must be in [0, 1), got {args.ema}")
+    _check_composite_data(args)
     cfg = TrainUNetConfig(**common, vae=str(args.vae), warp=str(args.warp) if args.warp else None,
                           composite=args.composite, x0_weight=args.x0_weight, ema_decay=args.ema,
                           cache_latents=args.cache_latents, unet=args.model, x0_crop=args.x0_crop)
@@ -292,13 +353,13 @@ def train_unet(args: argparse.Namespace) -> int:
 
 
 def add_eval_vae_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, required=True, help="VITON-HD-layout folder")
-    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS / "vae",
+    p.add_argument("--data", type=checks.existing_folder("data"), required=True, help="VITON-HD-layout folder")
+    p.add_argument("--weights", type=checks.existing_folder("weights"), default=DEFAULT_WEIGHTS / "vae",
                    help=f"AutoencoderKL folder, or a pipeline folder holding vae/ (default {DEFAULT_WEIGHTS / 'vae'})")
     p.add_argument("--size", type=_size, default=DEFAULT_SIZE)
-    p.add_argument("--split", default="test")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--limit", type=int, default=None, help="score only the first N images")
+    p.add_argument("--split", type=checks.split_name, default="test")
+    p.add_argument("--batch-size", type=checks.positive_int, default=8)
+    p.add_argument("--limit", type=checks.positive_int, default=None, help="score only the first N images")
 
 
 @command(add_eval_vae_arguments)
@@ -306,8 +367,11 @@ def eval_vae(args: argparse.Namespace) -> int:
     """Print VAE reconstruction PSNR/SSIM on the split's person images as JSON."""
     from vton.diffusion.evaluate import evaluate_vae
 
-    if not args.data.is_dir():
-        raise InputError(f"data folder not found: {args.data}")
+    vae = checks.model_on_meta("--weights", args.weights, "vae")
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    checks.check_size("--size", args.size, factor, f"a VAE that downsamples by {factor}")
+    checks.check_runs("--size", args.size, f"the VAE in {args.weights}", checks.vae_runs(vae), factor)
+    checks.check_dataset("--data", args.data, args.split, args.size)
     result = evaluate_vae(str(args.data), str(args.weights), size=args.size, split=args.split, batch_size=args.batch_size,
                           limit=args.limit, device=_device(), progress=_bar("eval vae"))
     print(json.dumps(result, indent=2))
@@ -315,15 +379,16 @@ def eval_vae(args: argparse.Namespace) -> int:
 
 
 def add_eval_tryon_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, required=True, help="VITON-HD-layout folder (paired)")
-    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"TryOnPipeline folder (default {DEFAULT_WEIGHTS})")
+    p.add_argument("--data", type=checks.existing_folder("data"), required=True, help="VITON-HD-layout folder (paired)")
+    p.add_argument("--weights", type=checks.existing_folder("weights"), default=DEFAULT_WEIGHTS,
+                   help=f"TryOnPipeline folder (default {DEFAULT_WEIGHTS})")
     p.add_argument("--size", type=_size, default=DEFAULT_SIZE)
-    p.add_argument("--split", default="test")
-    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model card's)")
-    p.add_argument("--eta", type=float, default=None, help="default: the model card's")
-    p.add_argument("--strength", type=float, default=None, help="default: the model card's")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=None, help="score only the first N pairs")
+    p.add_argument("--split", type=checks.split_name, default="test")
+    p.add_argument("--steps", type=checks.positive_int, default=None, help="DDIM steps (default: the model card's)")
+    p.add_argument("--eta", type=checks.unit_interval, default=None, help="DDIM eta in [0, 1] (default: the model card's)")
+    p.add_argument("--strength", type=checks.strength, default=None, help="in (0, 1] (default: the model card's)")
+    p.add_argument("--seed", type=checks.non_negative_int, default=0)
+    p.add_argument("--limit", type=checks.positive_int, default=None, help="score only the first N pairs")
     p.add_argument("--per-sample", action="store_true", help="include every pair's scores")
 
 
@@ -331,12 +396,13 @@ def add_eval_tryon_arguments(p: argparse.ArgumentParser) -> None:
 def eval_tryon(args: argparse.Namespace) -> int:
     """Print try-on SSIM/PSNR against the ground truth, beside the composite's, as JSON."""
     from vton.diffusion.evaluate import evaluate_tryon
-    from vton.diffusion.pipeline import check_steps
 
-    if not args.data.is_dir():
-        raise InputError(f"data folder not found: {args.data}")
+    pipe = checks.pipeline_on_meta("--weights", args.weights)
+    checks.check_size("--size", args.size, pipe.size_multiple, f"the models in {args.weights}")
+    checks.check_runs("--size", args.size, f"the models in {args.weights}", checks.pipeline_runs(pipe), pipe.size_multiple)
     _fill_sampling_defaults(args)
-    check_steps(args.steps, args.strength, args.eta, 1000)
+    checks.sampling(args.steps, args.strength, args.eta, int(pipe.scheduler.config.num_train_timesteps))
+    checks.check_dataset("--data", args.data, args.split, args.size)
     result = evaluate_tryon(str(args.data), str(args.weights), size=args.size, split=args.split, steps=args.steps,
                             eta=args.eta, strength=args.strength, seed=args.seed, limit=args.limit, device=_device(),
                             progress=_bar("eval tryon"), per_sample=args.per_sample)

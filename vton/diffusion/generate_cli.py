@@ -17,38 +17,38 @@ import time
 import traceback
 from pathlib import Path
 
+from vton import checks
 from vton.cli import command
 from vton.errors import InputError
-from vton.types import DEFAULT_SIZE, parse_size
+from vton.types import DEFAULT_SIZE
 
 DEFAULT_WEIGHTS = Path("assets/weights")
 HEARTBEAT_SECONDS = 2.0
-
-
-def _size(text: str):
-    try:
-        return parse_size(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+_size = checks.size
 
 
 def add_generate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, required=True, help="VITON-HD-layout folder")
-    p.add_argument("--split", default="test", help="the split folder whose pairs list is generated (default test)")
+    p.add_argument("--data", type=checks.existing_folder("data"), required=True, help="VITON-HD-layout folder")
+    p.add_argument("--split", type=checks.split_name, default="test",
+                   help="the split folder whose pairs list is generated (default test)")
     p.add_argument("--pairs", choices=("paired", "unpaired"), required=True,
                    help="paired: each person with its own cloth; unpaired: the cloth the pairs file lists")
-    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"TryOnPipeline folder (default {DEFAULT_WEIGHTS})")
-    p.add_argument("--out", type=Path, required=True, help="results folder: <person>_<cloth>.png per pair, run.json")
+    p.add_argument("--weights", type=checks.existing_folder("weights"), default=DEFAULT_WEIGHTS,
+                   help=f"TryOnPipeline folder (default {DEFAULT_WEIGHTS})")
+    p.add_argument("--out", type=checks.output_folder, required=True,
+                   help="results folder: <person>_<cloth>.png per pair, run.json")
     p.add_argument("--size", type=_size, default=DEFAULT_SIZE, help="H x W of the results (default 256x192)")
-    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model card's)")
-    p.add_argument("--eta", type=float, default=None, help="DDIM eta, 0..1 (default: the model card's)")
-    p.add_argument("--strength", type=float, default=None, help="in (0, 1] (default: the model card's)")
-    p.add_argument("--seed", type=int, default=0, help="run seed; each pair's noise seed is derived from it and its names")
-    p.add_argument("--batch-size", type=int, default=1, help="pairs sampled as one batch, per process (default 1)")
+    p.add_argument("--steps", type=checks.positive_int, default=None, help="DDIM steps (default: the model card's)")
+    p.add_argument("--eta", type=checks.unit_interval, default=None, help="DDIM eta, 0..1 (default: the model card's)")
+    p.add_argument("--strength", type=checks.strength, default=None, help="in (0, 1] (default: the model card's)")
+    p.add_argument("--seed", type=checks.non_negative_int, default=0,
+                   help="run seed; each pair's noise seed is derived from it and its names")
+    p.add_argument("--batch-size", type=checks.positive_int, default=1,
+                   help="pairs sampled as one batch, per process (default 1)")
     p.add_argument("--overwrite", action="store_true",
                    help="write into an OUT holding results of other settings, replacing them "
                         "(results already made with these settings are kept)")
-    p.add_argument("--wait-timeout", type=float, default=600.0,
+    p.add_argument("--wait-timeout", type=checks.positive_float, default=600.0,
                    help="rank 0 gives up on a rank that shows no progress for this many seconds (default 600)")
 
 
@@ -60,12 +60,12 @@ def _check_weights_folder(folder: Path) -> int:
     from vton.diffusion.generate import COMPONENTS
 
     if not folder.is_dir():
-        raise InputError(f"weights folder not found: {folder} (pass --weights FOLDER, a TryOnPipeline folder)")
+        raise checks.BadArgument(f"weights folder not found: {folder} (pass --weights FOLDER, a TryOnPipeline folder)")
     if not (folder / "model_index.json").is_file():
-        raise InputError(f"{folder} is not a try-on pipeline folder (no model_index.json)")
+        raise checks.BadArgument(f"{folder} is not a try-on pipeline folder (no model_index.json)")
     missing = [c for c in COMPONENTS if not (folder / c).is_dir()]
     if missing:
-        raise InputError(f"pipeline folder {folder} lacks {', '.join(missing)}")
+        raise checks.BadArgument(f"pipeline folder {folder} lacks {', '.join(missing)}")
     try:
         config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
         return int(config.get("num_train_timesteps", 1000))
@@ -74,27 +74,20 @@ def _check_weights_folder(folder: Path) -> int:
 
 
 def _options(args: argparse.Namespace):
-    """Validated `GenerateOptions`, with sampling settings the command line leaves out taken from the model card."""
+    """Validated `GenerateOptions`, with sampling settings the command line leaves out taken from the model card.
+    The pipeline's configs say which sizes its models take (`vton.checks.pipeline_on_meta`: nothing loaded)."""
     from vton.diffusion.defaults import sampling_defaults
     from vton.diffusion.generate import GenerateOptions
-    from vton.diffusion.pipeline import check_steps
 
-    if args.batch_size < 1:
-        raise InputError(f"--batch-size must be positive, got {args.batch_size}")
-    if not args.wait_timeout > 0:
-        raise InputError(f"--wait-timeout must be positive, got {args.wait_timeout}")
-    if not args.split or "/" in args.split or args.split in (".", ".."):
-        raise InputError(f"--split must name a folder inside --data, got {args.split!r}")
-    if args.out.exists() and not args.out.is_dir():
-        raise InputError(f"--out {args.out} exists and is not a folder")
-    if not args.data.is_dir():
-        raise InputError(f"data folder not found: {args.data}")
     train_steps = _check_weights_folder(args.weights)
+    pipe = checks.pipeline_on_meta("--weights", args.weights)
+    checks.check_size("--size", args.size, pipe.size_multiple, f"the models in {args.weights}")
+    checks.check_runs("--size", args.size, f"the models in {args.weights}", checks.pipeline_runs(pipe), pipe.size_multiple)
     d = sampling_defaults(args.weights)
     steps = d.steps if args.steps is None else args.steps
     strength = d.strength if args.strength is None else args.strength
     eta = d.eta if args.eta is None else args.eta
-    check_steps(steps, strength, eta, train_steps)
+    checks.sampling(steps, strength, eta, train_steps)
     return GenerateOptions(pairs=args.pairs, split=args.split, size=args.size, steps=steps, eta=eta,
                            strength=strength, seed=args.seed, batch_size=args.batch_size)
 
@@ -128,7 +121,7 @@ def generate(args: argparse.Namespace) -> int:
             return 130  # rank 0 says "interrupted" once
         raise
     except InputError as e:
-        if shard.world_size > 1:
+        if shard.world_size > 1 and not isinstance(e, checks.BadArgument):  # a bad argument: rank 0 says it, once
             raise InputError(f"{shard.label}: {e}") from None
         raise
     finally:
@@ -145,16 +138,16 @@ def _in_main_thread() -> bool:
 def _generate(args: argparse.Namespace, shard) -> int:
     import torch
 
-    from vton.data import VitonHD
     from vton.diffusion import generate as g
 
     started_wall, t0 = g._now(), time.perf_counter()
     options = _options(args)
-    reader = VitonHD(args.data, options.split, size=options.size, paired=options.pairs == "paired")
+    reader = checks.check_dataset("--data", args.data, options.split, options.size, paired=options.pairs == "paired")
     jobs = g.make_jobs(reader.pairs, options.seed)
-    params = g.run_params(options, g.weights_fingerprints(args.weights))
-    key = g.params_key(params)
-    g.check_params(args.out, params, overwrite=args.overwrite)
+    with checks.early():  # the same on every rank: --out holds results of other settings, ...
+        params = g.run_params(options, g.weights_fingerprints(args.weights))
+        key = g.params_key(params)
+        g.check_params(args.out, params, overwrite=args.overwrite)
     device = _device(shard)
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, ModelMixin, SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
+from vton import checks
 from vton.diffusion.trajectory import Trajectory, TrajectoryRecorder
 from vton.diffusion.unet import TryOnUNet
 from vton.diffusion.vae import check_vae_config, decode, encode
@@ -350,12 +351,21 @@ def latent_mask(mask: torch.Tensor, factor: int = VAE_FACTOR) -> torch.Tensor:
 
 
 def check_steps(num_inference_steps: int, strength: float, eta: float, num_train_timesteps: int) -> None:
-    if not isinstance(num_inference_steps, (int, np.integer)) or not 1 <= num_inference_steps <= num_train_timesteps:
-        raise InputError(f"steps must be an integer from 1 to {num_train_timesteps}, got {num_inference_steps!r}")
-    if not 0.0 < float(strength) <= 1.0:
-        raise InputError(f"strength must be in (0, 1], got {strength}")
-    if not 0.0 <= float(eta) <= 1.0:
-        raise InputError(f"eta must be in [0, 1] (0 = deterministic DDIM, 1 = DDPM-like), got {eta}")
+    """Raise `InputError` unless the sampler settings are usable: 1..T steps, strength in (0, 1], eta in [0, 1]."""
+    def number(value) -> float:
+        try:
+            return float("nan") if isinstance(value, bool) else float(value)
+        except (TypeError, ValueError):
+            return float("nan")
+
+    if (isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, (int, np.integer))
+            or not 1 <= num_inference_steps <= num_train_timesteps):
+        raise InputError(f"steps must be an integer from 1 to {num_train_timesteps} (num_inference_steps), "
+                         f"got {num_inference_steps!r}")
+    if not 0.0 < number(strength) <= 1.0:
+        raise InputError(f"strength must be in (0, 1], got {strength!r}")
+    if not 0.0 <= number(eta) <= 1.0:
+        raise InputError(f"eta must be in [0, 1] (0 = deterministic DDIM, 1 = DDPM-like), got {eta!r}")
 
 
 # ----------------------------------------------------------------------------- the pipeline
@@ -418,8 +428,15 @@ class TryOnPipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def prepare(self, person: Person, cloth: Cloth, size: Size = DEFAULT_SIZE) -> Conditioning:
-        """Warp the cloth, build the composite and encode it (everything but sampling)."""
-        size = (int(size[0]), int(size[1]))
+        """Warp the cloth, build the composite and encode it (everything but sampling).
+
+        Raises:
+            InputError: ``person`` / ``cloth`` not a `Person` / `Cloth` with maps of one size, or ``size``
+                not ``(H, W)`` divisible by `size_multiple`.
+        """
+        checks.person_argument("person", person)
+        checks.cloth_argument("cloth", cloth)
+        size = checks.size_argument("size", size)
         m = self.size_multiple
         if size[0] % m or size[1] % m or min(size) <= 0:
             raise InputError(f"size {size[0]}x{size[1]} must be positive and divisible by {m} for these models")
@@ -506,16 +523,30 @@ class TryOnPipeline(DiffusionPipeline):
         record_trajectory: bool = False,
         progress: Progress | None = None,
     ) -> TryOnResult:
-        """DDIM from the noised composite latent; one batch of ``len(seeds)`` samples (default ``[0]``)."""
+        """DDIM from the noised composite latent; one batch of ``len(seeds)`` samples (default ``[0]``).
+
+        Raises:
+            InputError: ``cond`` not what `prepare` returns; steps, strength or eta out of range (`check_steps`);
+                ``seeds`` not a list of whole numbers in [0, 2**63); both ``seeds`` and ``generator``.
+        """
+        checks.instance_argument("cond", cond, Conditioning, " (what TryOnPipeline.prepare returns)")
         check_steps(num_inference_steps, strength, eta, self.scheduler.config.num_train_timesteps)
+        checks.bool_argument("record_trajectory", record_trajectory)
         device, dtype = self.unet.device, self.unet.dtype
         if seeds is not None and generator is not None:
-            raise ValueError("pass seeds or a generator, not both")
+            raise InputError("pass seeds or a generator, not both")
+        if generator is not None:
+            checks.instance_argument("generator", generator, torch.Generator)
         if seeds is None and generator is None:
             seeds = [0]
         if seeds is not None:
+            if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__len__"):
+                raise InputError(f"seeds must be a list of whole numbers, e.g. [0, 1], got {seeds!r}")
             if len(seeds) == 0:
                 raise InputError("seeds is empty: give at least one seed")
+            bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s < 2**63]
+            if bad:
+                raise InputError(f"seeds must be whole numbers in [0, 2**63), got {bad[0]!r} in {list(seeds)!r}")
             generators = [torch.Generator(device).manual_seed(int(s)) for s in seeds]
         else:
             generators = [generator]
@@ -580,6 +611,8 @@ class TryOnPipeline(DiffusionPipeline):
         progress: Progress | None = None,
     ) -> TryOnResult:
         """`prepare` then `sample` (see the module docstring for the sampling semantics)."""
+        if seeds is not None and generator is not None:
+            raise InputError("pass seeds or a generator, not both")
         check_steps(num_inference_steps, strength, eta, self.scheduler.config.num_train_timesteps)
         cond = self.prepare(person, cloth, size)
         return self.sample(
@@ -589,10 +622,16 @@ class TryOnPipeline(DiffusionPipeline):
 
 
 def load_pipeline(folder, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> TryOnPipeline:
-    """Load a `TryOnPipeline` folder (local only) with a clear message when it is missing or incomplete."""
-    from pathlib import Path
+    """Load a `TryOnPipeline` folder (local only) with a clear message when it is missing or incomplete.
 
-    folder = Path(folder)
+    Raises:
+        InputError: ``folder`` not a path to a pipeline folder (``model_index.json`` and the warper, vae, unet and
+            scheduler folders) whose models load; ``device`` not a device of this machine; ``dtype`` not a
+            floating torch dtype.
+    """
+    folder = checks.path_argument("folder", folder)
+    checks.device_argument("device", device)
+    checks.dtype_argument("dtype", dtype)
     if not folder.is_dir():
         raise InputError(f"weights folder not found: {folder} (train with `python -m vton train ...` or pass --weights)")
     if not (folder / "model_index.json").is_file():

@@ -8,26 +8,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
+from vton import checks
 from vton.cli import command
 from vton.errors import InputError
-from vton.types import parse_size
 
-
-def _size(text: str):
-    try:
-        return parse_size(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+_size = checks.size
 
 
 def add_score_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--results", type=Path, required=True, help="results folder (what generate wrote)")
-    p.add_argument("--data", type=Path, default=None,
+    p.add_argument("--results", type=checks.existing_folder("results"), required=True,
+                   help="results folder (what generate wrote)")
+    p.add_argument("--data", type=checks.existing_folder("data"), default=None,
                    help="VITON-HD-layout folder (default: the one the results' params.json names)")
-    p.add_argument("--split", default=None, help="split whose pairs list the results follow (default: params.json's, or test)")
+    p.add_argument("--split", type=checks.split_name, default=None,
+                   help="split whose pairs list the results follow (default: params.json's, or test)")
     p.add_argument("--pairs", choices=("paired", "unpaired"), default=None,
                    help="paired: SSIM/PSNR/LPIPS against the person photo, and FID/KID; unpaired: FID/KID only "
                         "(default: the results' params.json)")
@@ -38,14 +36,15 @@ def add_score_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inception", type=Path, default=None, metavar="pt_inception-2015-12-05-6726825d.pth",
                    help="pytorch-fid's Inception weights, for FID and KID")
     p.add_argument("--size", type=_size, default=None, help="compare at H x W (default: the results' own size)")
-    p.add_argument("--batch-size", type=int, default=16, help="images per network batch, per process (default 16)")
-    p.add_argument("--kid-subsets", type=int, default=100, help="KID: number of random subsets (default 100)")
-    p.add_argument("--kid-subset-size", type=int, default=1000,
+    p.add_argument("--batch-size", type=checks.positive_int, default=16,
+                   help="images per network batch, per process (default 16)")
+    p.add_argument("--kid-subsets", type=checks.positive_int, default=100, help="KID: number of random subsets (default 100)")
+    p.add_argument("--kid-subset-size", type=checks.at_least(2), default=1000,
                    help="KID: images per subset, at most the smaller set (default 1000)")
-    p.add_argument("--kid-seed", type=int, default=0, help="KID: seed of the subset draws (default 0)")
+    p.add_argument("--kid-seed", type=checks.non_negative_int, default=0, help="KID: seed of the subset draws (default 0)")
     p.add_argument("--per-pair", action="store_true", help="also list each pair's SSIM / PSNR / LPIPS (paired)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when present; LOCAL_RANK's GPU)")
-    p.add_argument("--wait-timeout", type=float, default=600.0,
+    p.add_argument("--wait-timeout", type=checks.positive_float, default=600.0,
                    help="rank 0 gives up on a rank silent for this many seconds (default 600)")
 
 
@@ -54,6 +53,8 @@ def _file(path: Path | None, flag: str) -> str | None:
         return None
     if not path.is_file():
         raise InputError(f"{flag} file not found: {path}")
+    with checks.early(flag):
+        checks.weights_intact(path)
     return str(path)
 
 
@@ -93,10 +94,10 @@ def _device(requested: str | None, shard) -> str:
     import torch
 
     if requested is not None:
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", requested):
+            raise InputError(f"--device must be cpu, cuda or cuda:N, got {requested!r}")
         if requested.startswith("cuda") and not torch.cuda.is_available():
             raise InputError(f"--device {requested}: CUDA is not available here")
-        if requested != "cpu" and not requested.startswith("cuda"):
-            raise InputError(f"--device must be cpu, cuda or cuda:N, got {requested!r}")
         return requested
     if not torch.cuda.is_available():
         return "cpu"
@@ -113,12 +114,10 @@ def score(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     shard = Shard.from_env()
-    try:
+    with checks.early():  # the same on every rank (the same files): rank 0 says it, once
         p = _plan(args)
         device = _device(args.device, shard)
         models = s.load_models(p.options, device)
-    except InputError as e:
-        raise InputError(f"{shard.label}: {e}" if shard.world_size > 1 else str(e)) from None
     progress = None
     if shard.is_main and sys.stderr.isatty():
         from vton.train.common import tqdm_progress

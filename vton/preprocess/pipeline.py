@@ -17,7 +17,9 @@ Person steps, each timed (``timings``) and reported through ``progress``:
    estimation), moved to OpenPose's joint positions (`detect.to_openpose`).
 2. masks: Pose's segmentation, thresholded; the components holding the
    body keypoints are kept and their holes filled.
-3. parse: the given map, else `parse.geometric_parse` (face mesh + hands).
+3. parse: the given map, else the given human parser's (`parser.HumanParser`: a local
+   SegFormer-like folder, labels mapped to CIHP by name), else `parse.geometric_parse`
+   (face mesh + hands).
 4. densepose: the given DensePose image, IUV or detectron2's dp_segm colour
    render (VITON-HD's ``image-densepose``; decoded to part indices, U = V = 0),
    told apart from the pixels (`densepose.read_densepose`; ``sources
@@ -35,11 +37,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
 
+from vton import checks
 from vton.errors import InputError
 from vton.preprocess import geometry as g
 from vton.preprocess.agnostic import make_agnostic
@@ -48,7 +51,10 @@ from vton.preprocess.densepose import densepose_from_pose, read_densepose
 from vton.preprocess.detect import (MIRROR_LANDMARKS, SEGMENTATION_THRESHOLD, Detectors, PoseResult, average_keypoints,
                                    landmarks_to_body25, to_openpose)
 from vton.preprocess.parse import geometric_parse
-from vton.types import CIHP, Body25, Cloth, DensePoseEncoding, Person, Source, check_image
+from vton.types import CIHP, Body25, Cloth, DensePoseEncoding, Person, Source
+
+if TYPE_CHECKING:
+    from vton.preprocess.parser import HumanParser
 
 Progress = Callable[[int, int, str], None]
 
@@ -88,6 +94,7 @@ class Preprocessor:
     def __init__(self, *, openpose_offsets: bool = True) -> None:
         """``openpose_offsets=False`` keeps MediaPipe's own joint positions (flip-tested) instead of
         moving them where OpenPose puts them (`detect.to_openpose`)."""
+        checks.bool_argument("openpose_offsets", openpose_offsets)
         self._lock = threading.Lock()
         self._detectors: Detectors | None = None
         self.openpose_offsets = openpose_offsets
@@ -108,7 +115,8 @@ class Preprocessor:
 
     def person(self, image: np.ndarray, *, parse: np.ndarray | None = None, densepose: np.ndarray | None = None,
                progress: Progress | None = None, timings: dict[str, float] | None = None,
-               parse_source: Source = Source.USER_FILE, densepose_source: Source = Source.USER_FILE) -> Person:
+               parse_source: Source = Source.USER_FILE, densepose_source: Source = Source.USER_FILE,
+               parser: HumanParser | None = None) -> Person:
         """Preprocess a person photo ``uint8 (H, W, 3)`` (any size) into a `Person` at that size.
 
         Args:
@@ -118,12 +126,24 @@ class Preprocessor:
                 IUV, or a dp_segm colour render (JPEG or PNG, min-max normalised or not), detected
                 from its pixels; recorded as ``densepose_source``, its encoding as
                 ``sources["densepose_encoding"]``.
+            parser: a `vton.preprocess.parser.HumanParser` (`load_parser`) whose map replaces the geometric
+                parse, as a given ``parse`` would (not both); recorded as ``Source.PARSER``.
             progress: ``progress(done, total, message)`` after each step.
             timings: if given, filled with seconds per step (`STEPS`).
+
+        Raises:
+            InputError: ``image`` not ``uint8 (H, W, 3)``; ``parse`` / ``densepose`` not of the photo's size and
+                encoding; no person found, or one too small.
         """
-        check_image(image)
+        checks.image_argument("image", image)
+        if progress is not None and not callable(progress):
+            raise InputError(f"progress must be a function progress(done, total, message), got {progress!r}")
+        if timings is not None and not isinstance(timings, dict):
+            raise InputError(f"timings must be a dict to fill (or None), got {type(timings).__name__}")
         size = image.shape[:2]
         _check_maps(size, parse, densepose)
+        if parse is not None and parser is not None:
+            raise InputError("give a parse map or a human parser, not both")
         notes: list[str] = []
         densepose_encoding = DensePoseEncoding.IUV
         if densepose is not None:
@@ -149,13 +169,18 @@ class Preprocessor:
             person_mask = _person_mask(pose, size)
             lap("masks")
             sources = {"image": Source.USER_FILE, "keypoints": Source.MEDIAPIPE, "person_mask": Source.MEDIAPIPE}
-            if parse is None:
+            if parse is None and parser is None:
                 oval = _face_oval(det, image, pose.keypoints)
                 if oval is None:
                     notes.append("no face mesh found near the pose; the face is an ellipse around the eyes and nose")
                 hands = det.hand_points(image)
         work = _WorkingSize(size, pose.keypoints, person_mask)
-        if parse is None:
+        if parser is not None:  # the parser's map is taken as a dataset's parse file is
+            parsed = parser(image, pose.keypoints)
+            parse = parsed.parse
+            notes.extend(parsed.notes)
+            sources["parse"] = Source.PARSER
+        elif parse is None:
             parse = work.up(geometric_parse(work.down_image(image), work.mask, work.kp, work.points(oval),
                                             [work.points(h) for h in hands]), keep=person_mask)
             sources["parse"] = Source.GEOMETRIC
@@ -181,7 +206,7 @@ class Preprocessor:
 
         Raises `InputError` like `person` does; notes about the search go to ``notes``.
         """
-        check_image(image)
+        checks.image_argument("image", image)
         with self._lock:
             return self._find_person(self.detectors, image, [] if notes is None else notes).keypoints
 
@@ -236,12 +261,15 @@ class Preprocessor:
         """Preprocess an in-shop garment photo into a `Cloth` (mask from `cloth.cloth_mask` unless given).
 
         Raises:
-            InputError: a given mask of the wrong size; a face in the photo (a person photo given as
-                cloth); a computed mask that is empty or covers almost everything.
+            InputError: ``image`` not ``uint8 (H, W, 3)``; a given mask of the wrong size; a face in the photo (a
+                person photo given as cloth); a computed mask that is empty or covers almost everything.
         """
-        check_image(image)
+        checks.image_argument("image", image)
         if mask is not None:
-            mask = np.asarray(mask)
+            numeric = isinstance(mask, np.ndarray) and (mask.dtype == bool or np.issubdtype(mask.dtype, np.number))
+            if not numeric or mask.ndim != 2:
+                got = f"{mask.dtype} {mask.shape}" if isinstance(mask, np.ndarray) else type(mask).__name__
+                raise InputError(f"mask must be a (H, W) array like the cloth photo (0 = background), got {got}")
             if mask.shape != image.shape[:2]:
                 raise InputError(f"the cloth mask is {mask.shape[1]}x{mask.shape[0]} but the cloth photo is "
                                  f"{image.shape[1]}x{image.shape[0]} (W x H)")
@@ -500,6 +528,9 @@ def _near_face(oval: np.ndarray | None, kp: np.ndarray) -> bool:
 def _check_maps(size: tuple[int, int], parse: np.ndarray | None, densepose: np.ndarray | None) -> None:
     """Given maps must match the photo's size and encoding (`InputError` otherwise)."""
     h, w = size
+    for name, value in (("parse", parse), ("densepose", densepose)):
+        if value is not None and not isinstance(value, np.ndarray):
+            raise InputError(f"{name} must be a numpy array like the photo (or None), got {type(value).__name__}")
     if parse is not None:
         if parse.ndim != 2 or parse.shape != (h, w) or parse.dtype != np.uint8:
             raise InputError(f"the parse map is {parse.dtype} {parse.shape}; it must be uint8 ({h}, {w}) like the photo")
@@ -527,9 +558,9 @@ def default_preprocessor() -> Preprocessor:
 
 
 def preprocess_person(image: np.ndarray, *, parse: np.ndarray | None = None, densepose: np.ndarray | None = None,
-                      progress: Progress | None = None) -> Person:
+                      progress: Progress | None = None, parser: HumanParser | None = None) -> Person:
     """Preprocess a person photo with the default `Preprocessor` (see `Preprocessor.person`)."""
-    return default_preprocessor().person(image, parse=parse, densepose=densepose, progress=progress)
+    return default_preprocessor().person(image, parse=parse, densepose=densepose, progress=progress, parser=parser)
 
 
 def preprocess_cloth(image: np.ndarray, *, mask: np.ndarray | None = None) -> Cloth:
