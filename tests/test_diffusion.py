@@ -287,6 +287,29 @@ def test_perceptual_term_adds_gradient():
     assert calls == [True] and "loss_x0_vgg" in logs
 
 
+def test_max_timestep_draws_training_timesteps_below_it(monkeypatch):
+    """``LossWeights.max_timestep`` bounds the timesteps branch (a) and (b) train on."""
+    from vton.diffusion import train_unet
+
+    seen = []
+    real = torch.randint
+
+    def spy(low, high, *args, **kwargs):
+        out = real(low, high, *args, **kwargs)
+        if tuple(args[0]) == (2,):
+            seen.append((high, out))
+        return out
+
+    torch.manual_seed(0)
+    unet, vae, sched = tiny_unet(), tiny_vae().requires_grad_(False), default_scheduler()
+    monkeypatch.setattr(train_unet.torch, "randint", spy)
+    g = torch.Generator().manual_seed(0)
+    for bound in (None, 300):
+        two_branch_loss(unet, vae, sched, _unet_batch(b=2), weights=LossWeights(max_timestep=bound), generator=g)
+    assert [high for high, _ in seen] == [1000, 300]
+    assert (seen[1][1] < 300).all()
+
+
 def test_a_few_training_steps_lower_the_loss():
     torch.manual_seed(0)
     unet, vae, sched = tiny_unet(), tiny_vae().requires_grad_(False), default_scheduler()
@@ -592,6 +615,18 @@ def test_train_vae_train_unet_eval_and_resume_from_the_command_line(tmp_path, ca
     state = json.loads((tmp_path / "u" / "checkpoints" / "step-000003" / "state.json").read_text())
     assert state["step"] == 3
     assert (tmp_path / "u" / "pipeline" / "model_index.json").is_file()
+    # a fine-tune starts from the trained UNet's weights and keeps its architecture
+    first = TryOnUNet.from_pretrained(tmp_path / "u" / "unet")
+    tune = ["train", "unet", "--data", str(data), "--vae", str(tmp_path / "v" / "vae"), "--warp", str(tmp_path / "warp"),
+            "--size", "64x48", "--batch-size", "2", "--steps", "1", "--lr", "1e-9", "--max-timestep", "500",
+            "--init", str(tmp_path / "u" / "unet")]
+    assert main(tune + ["--out", str(tmp_path / "f")]) == 0
+    tuned = TryOnUNet.from_pretrained(tmp_path / "f" / "unet")
+    fields = lambda unet: {k: v for k, v in unet.config.items() if not k.startswith("_")}  # noqa: E731
+    assert fields(tuned) == fields(first)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(first.state_dict().values(), tuned.state_dict().values()))
+    assert main(tune + ["--out", str(tmp_path / "f2"), "--model", tiny]) == 2  # --model would change --init
+    assert main(tune + ["--out", str(tmp_path / "f3"), "--max-timestep", "1001"]) == 2
     assert main(["train", "unet", "--data", str(data), "--vae", str(tmp_path / "v" / "vae"), "--composite", "gt",
                  "--out", str(tmp_path / "g"), "--size", "64x48", "--steps", "1", "--batch-size", "2", "--model", tiny]) == 0
 

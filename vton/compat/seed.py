@@ -41,6 +41,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from einops import rearrange
 
 from vton.errors import InputError
+from vton.nn.gemmconv import GemmConv2d, GemmConvTranspose2d
 from vton.nn.statedict import check_folder_weights, layout_mismatch
 from vton.types import VAE_FACTOR
 from vton.warp.network import WarpOutput
@@ -407,12 +408,12 @@ class _DownBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, time_dim: int):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.conv1 = GemmConv2d(in_channels, out_channels, 3, padding=1)
         self.norm1 = _AdaGroupNorm(out_channels, time_dim)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.conv2 = GemmConv2d(out_channels, out_channels, 3, padding=1)
         self.norm2 = _AdaGroupNorm(out_channels, time_dim)
-        self.residual_conv = nn.Conv2d(in_channels, out_channels, 1)
-        self.downsample = nn.Conv2d(out_channels, out_channels, 3, stride=2, padding=1)
+        self.residual_conv = GemmConv2d(in_channels, out_channels, 1)
+        self.downsample = GemmConv2d(out_channels, out_channels, 3, stride=2, padding=1)
         self.se = _SqueezeExcite(out_channels)
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
@@ -428,12 +429,12 @@ class _UpBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, time_dim: int):
         super().__init__()
-        self.upsample = nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)
-        self.conv1 = nn.Conv2d(2 * out_channels, out_channels, 3, padding=1)
+        self.upsample = GemmConvTranspose2d(in_channels, out_channels, 2, stride=2)
+        self.conv1 = GemmConv2d(2 * out_channels, out_channels, 3, padding=1)
         self.norm1 = _AdaGroupNorm(out_channels, time_dim)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.conv2 = GemmConv2d(out_channels, out_channels, 3, padding=1)
         self.norm2 = _AdaGroupNorm(out_channels, time_dim)
-        self.residual_conv = nn.Conv2d(in_channels, out_channels, 1)
+        self.residual_conv = GemmConv2d(in_channels, out_channels, 1)
         self.se = _SqueezeExcite(out_channels)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:

@@ -296,6 +296,11 @@ def add_train_unet_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=checks.json_object, default={}, help="TryOnUNet config overrides as JSON")
     p.add_argument("--x0-crop", type=_size, default=None, metavar="HxW",
                    help="decode only a random latent window of this size in the x0 branch (e.g. 8x6); default: all")
+    p.add_argument("--init", type=checks.existing_folder("UNet"), default=None,
+                   help="start from this TryOnUNet folder's weights (a fine-tune; its architecture is kept)")
+    p.add_argument("--max-timestep", type=checks.positive_int, default=None,
+                   help="draw training timesteps from [0, N) only (default: all 1000); the default sampler at "
+                        "strength 0.5 visits t < 500")
 
 
 def _check_train_unet(args: argparse.Namespace) -> None:
@@ -307,7 +312,16 @@ def _check_train_unet(args: argparse.Namespace) -> None:
     from vton.types import VAE_FACTOR
 
     vae = checks.model_on_meta("--vae", args.vae, "vae")
-    unet = checks.new_model_on_meta("--model", TryOnUNet, args.model)
+    if args.init is not None and args.model:
+        raise checks.BadArgument("--model describes a new UNet; it cannot change the architecture of --init")
+    if args.init is not None:
+        unet = checks.model_on_meta("--init", args.init, "unet")
+        if type(unet).__name__ != "TryOnUNet":
+            raise checks.BadArgument(f"--init {args.init} holds a {type(unet).__name__}; training continues a TryOnUNet")
+    else:
+        unet = checks.new_model_on_meta("--model", TryOnUNet, args.model)
+    if args.max_timestep is not None and args.max_timestep > 1000:
+        raise checks.BadArgument(f"--max-timestep must be at most 1000 (the scheduler's training steps), got {args.max_timestep}")
     checks.check_unet_fits_vae("--model", unet, vae)
     multiple, models = VAE_FACTOR * unet.downsampling, f"the VAE (f={VAE_FACTOR}) and this UNet ({unet.downsampling}x down)"
     if args.warp is not None:
@@ -342,7 +356,8 @@ def train_unet(args: argparse.Namespace) -> int:
     _check_composite_data(args)
     cfg = TrainUNetConfig(**common, vae=str(args.vae), warp=str(args.warp) if args.warp else None,
                           composite=args.composite, x0_weight=args.x0_weight, ema_decay=args.ema,
-                          cache_latents=args.cache_latents, unet=args.model, x0_crop=args.x0_crop)
+                          cache_latents=args.cache_latents, unet=args.model, x0_crop=args.x0_crop,
+                          init=str(args.init) if args.init else None, max_timestep=args.max_timestep)
     final = train(cfg, progress=_bar("train unet"))
     pipeline = Path(args.out) / "pipeline"
     print_result({"unet": str(final), "pipeline": str(pipeline) if pipeline.is_dir() else None})

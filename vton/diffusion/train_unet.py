@@ -17,6 +17,11 @@ The VAE is frozen; the latents of the fixed inputs (ground truth, composite) are
 cached in memory when the run sees the data more than once (``--cache-latents auto``).
 The composite comes from a trained warper (``--composite warp``) or from the synthetic
 data's ground-truth warped cloth (``--composite gt``).
+
+``init`` (``--init FOLDER``) starts from a trained UNet's weights and architecture instead of
+a new one (a fine-tune on other data, or a longer run from a shipped model).
+``max_timestep`` (``--max-timestep N``) draws the training timesteps from ``[0, N)`` instead of
+all 1000: the default sampler at strength 0.5 only visits ``t < 500``.
 """
 from __future__ import annotations
 
@@ -91,6 +96,7 @@ class LossWeights:
     x0_weight: float = 1.0  # branch (b), decoded x0 of the noised composite vs the ground truth
     vgg_weight: float = 0.1  # VGG19 perceptual inside branch (b), when VGG weights are given
     x0_crop: tuple[int, int] | None = None  # decode only a random (h, w) latent window in (b); None = all
+    max_timestep: int | None = None  # draw timesteps from [0, max_timestep) only; None = all the scheduler has
 
 
 def latent_window(shape: tuple[int, int], crop: tuple[int, int] | None, generator: torch.Generator | None) -> tuple[slice, slice]:
@@ -130,7 +136,8 @@ def two_branch_loss(
     b, device = z0.shape[0], z0.device
     T = scheduler.config.num_train_timesteps
     if timesteps is None:
-        timesteps = torch.randint(0, T, (b,), generator=generator, device="cpu").to(device)
+        high = T if weights.max_timestep is None else min(weights.max_timestep, T)
+        timesteps = torch.randint(0, high, (b,), generator=generator, device="cpu").to(device)
     if noise is None:
         noise = torch.randn(z0.shape, generator=generator, device="cpu").to(device=device, dtype=z0.dtype)
     abar = scheduler.alphas_cumprod.to(device=device, dtype=z0.dtype)[timesteps].view(b, 1, 1, 1)
@@ -197,6 +204,8 @@ class TrainUNetConfig:
     num_workers: int = 0
     unet: dict = field(default_factory=dict)  # TryOnUNet config overrides (block_channels, ...)
     x0_crop: Size | None = None  # latent window decoded in branch (b), e.g. (8, 6); None = whole latent
+    init: str | None = None  # start from this TryOnUNet folder's weights (``unet`` must then be empty)
+    max_timestep: int | None = None  # draw training timesteps from [0, max_timestep); None = all of them
 
 
 class LatentCache(torch.utils.data.Dataset):
@@ -251,7 +260,9 @@ def _train(accelerator, cfg: TrainUNetConfig, progress) -> Path:
 
         perceptual = VGGPerceptualLoss.from_file(cfg.vgg).to(device).eval().requires_grad_(False)
 
-    unet = TryOnUNet(**cfg.unet)
+    if cfg.init and cfg.unet:
+        raise InputError("--model describes a new UNet; it cannot change the architecture of --init")
+    unet = TryOnUNet.from_pretrained(cfg.init).float().train() if cfg.init else TryOnUNet(**cfg.unet)
     use_cloth = unet.config.cross_attention
     scheduler = default_scheduler()
     data = TryOnDataset(cfg.data, "train", size=tuple(cfg.size),
@@ -286,7 +297,7 @@ def _train(accelerator, cfg: TrainUNetConfig, progress) -> Path:
     accelerator.init_trackers("unet", config={k: v for k, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
 
     weights = LossWeights(x0_weight=cfg.x0_weight, vgg_weight=cfg.vgg_weight,
-                          x0_crop=tuple(cfg.x0_crop) if cfg.x0_crop else None)
+                          x0_crop=tuple(cfg.x0_crop) if cfg.x0_crop else None, max_timestep=cfg.max_timestep)
     generator = torch.Generator().manual_seed(cfg.seed + step)
     if "noise" in rng:  # exactly where the checkpointed run was (older checkpoints: fresh draws from seed + step)
         generator.set_state(rng["noise"])
