@@ -74,6 +74,20 @@ def test_vae_keeps_held_out_people_and_their_colours(held_out):
     assert per_channel.max() < 2 * per_channel.min(), per_channel
 
 
+def test_the_vae_ceiling_bounds_the_try_on_from_above(pipe, held_out):
+    """``eval tryon --ceiling``: the ground truth through the VAE, pasted back as a try-on is. Pasting back the
+    exact photo outside the mask can only help, so it scores at least the VAE's own reconstruction; and no
+    try-on of these models comes near it (both measured on these six people)."""
+    from vton.diffusion.evaluate import evaluate_tryon, evaluate_vae
+
+    scores = evaluate_tryon(str(held_out), str(WEIGHTS), size=(256, 192), steps=4, strength=0.5, ceiling=True,
+                            per_sample=True)
+    vae = evaluate_vae(str(held_out), str(WEIGHTS), size=(256, 192))
+    assert scores["ceiling_psnr"] >= vae["psnr"] and scores["ceiling_ssim"] >= vae["ssim"]
+    assert scores["ceiling_psnr"] > scores["tryon_psnr"] + 3 > scores["composite_psnr"] + 3
+    assert all(r["ceiling_ssim"] > r["composite_ssim"] for r in scores["per_sample"])
+
+
 @pytest.mark.slow
 def test_runs_end_to_end_on_a_real_photo(pipe):
     from vton.preprocess import preprocess_cloth, preprocess_person

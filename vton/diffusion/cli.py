@@ -405,6 +405,8 @@ def add_eval_tryon_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=checks.non_negative_int, default=0)
     p.add_argument("--limit", type=checks.positive_int, default=None, help="score only the first N pairs")
     p.add_argument("--per-sample", action="store_true", help="include every pair's scores")
+    p.add_argument("--ceiling", action="store_true",
+                   help="also score the ground truth through the VAE (pasted back as a try-on is): the most a UNet can reach")
 
 
 @command(add_eval_tryon_arguments)
@@ -420,6 +422,6 @@ def eval_tryon(args: argparse.Namespace) -> int:
     checks.check_dataset("--data", args.data, args.split, args.size)
     result = evaluate_tryon(str(args.data), str(args.weights), size=args.size, split=args.split, steps=args.steps,
                             eta=args.eta, strength=args.strength, seed=args.seed, limit=args.limit, device=_device(),
-                            progress=_bar("eval tryon"), per_sample=args.per_sample)
+                            progress=_bar("eval tryon"), per_sample=args.per_sample, ceiling=args.ceiling)
     print(json.dumps(result, indent=2))
     return 0
