@@ -123,13 +123,14 @@ slider move (the seed's 738 M-parameter UNet on a CPU takes seconds per step).""
 
 
 @st.cache_resource(max_entries=8, show_spinner="Timing one denoising step of these models...")
-def _time_costs(model_id: str, size: tuple[int, int], _pipe) -> dict[str, float]:
-    return _pipe.time_costs(size)
+def _time_costs(model_id: str, size: tuple[int, int], batch: int, _pipe) -> dict[str, float]:
+    return _pipe.time_costs(size, batch)
 
 
 def estimated_seconds(pipe, model_id: str, size, steps: int, strength: float, batch: int = 1) -> float:
-    """Expected seconds of a sampling run with ``pipe`` (one step and one decode timed once per model and size)."""
-    costs = _time_costs(model_id, tuple(int(v) for v in size), pipe)
+    """Expected seconds of a sampling run with ``pipe`` (one step at this batch and one decode, timed once per
+    model, size and batch)."""
+    costs = _time_costs(model_id, tuple(int(v) for v in size), int(batch), pipe)
     return pipe.estimate_seconds(costs, steps, strength, batch)
 
 

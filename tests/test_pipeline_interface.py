@@ -120,7 +120,14 @@ def test_time_costs_and_estimate_scale_with_steps_and_strength():
     half = pipe.estimate_seconds(costs, 50, 0.5)
     assert full == pytest.approx(50 * costs["step"] + costs["decode"])
     assert half == pytest.approx(25 * costs["step"] + costs["decode"])
-    assert pipe.estimate_seconds(costs, 50, 1.0, batch=4) == pytest.approx(4 * full)
+    assert pipe.estimate_seconds(costs, 50, 1.0, batch=4) == pytest.approx(4 * full)  # scaled from batch 1
+    grid = pipe.time_costs(SIZE, batch=4)  # the step timed at the grid's own batch
+    assert grid["batch"] == 4 and grid["step"] > 0
+    assert pipe.estimate_seconds(grid, 50, 1.0, batch=4) == pytest.approx(50 * grid["step"] + 4 * grid["decode"])
+    assert pipe.estimate_seconds(grid, 50, 1.0, batch=1) == pytest.approx(50 * grid["step"] / 4 + grid["decode"])
+    for bad in (0, 1.5, True):
+        with pytest.raises(InputError, match="batch must be a whole number"):
+            pipe.time_costs(SIZE, batch=bad)
 
 
 def test_a_scheduler_without_the_diffusers_interface_is_refused_with_its_name():

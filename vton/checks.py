@@ -686,6 +686,15 @@ def bool_argument(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def positive_int_argument(name: str, value: Any) -> int:
+    """A whole number 1, 2, 3, ... (numpy integers too; no bools, no floats)."""
+    import numpy as np
+
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"{name} must be a whole number of at least 1, got {_shown(value)}")
+    return int(value)
+
+
 def instance_argument(name: str, value: Any, cls: type, hint: str = "") -> Any:
     """``value`` is a ``cls``."""
     if not isinstance(value, cls):
