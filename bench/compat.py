@@ -9,6 +9,8 @@ Random weights (the architecture is what costs, not the values):
   batched seed grid of 4 (and their ratio), fp32 and bf16, with the peak memory of each (each
   configuration runs in its own process, so ``peak_rss_mb`` is that configuration's alone on a CPU;
   peak allocated on CUDA);
+  on a CPU its deep levels run as one GEMM over the batch (`vton.nn.gemmconv`), which is what makes the grid
+  cheap: 1.5x one seed in fp32 on 2 cores (4.1x with PyTorch's convolution there);
 - ``sd_vae``: Stable Diffusion 1.5's VAE architecture (AutoencoderKL, block_out_channels
   128/256/512/512, 2 layers per block, 4 latent channels, 32 groups, scaling 0.18215): encode and
   decode of one 512x512 image;
