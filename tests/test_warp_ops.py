@@ -82,6 +82,21 @@ def test_apply_flow_at_another_resolution_than_the_image():
     assert torch.allclose(out[..., :-2], image[..., 2:], atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_warps_where_float32_does(dtype):
+    """The sampling positions are float32 whatever the image's dtype: only the values are rounded. (Computed in
+    bfloat16 the positions were up to half a pixel off on a 64x48 image: 0.21 max error against float32.)"""
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 64, 48)
+    flow = 0.3 * torch.rand(1, 2, 64, 48) - 0.15
+    want = apply_flow(image, flow)
+    got = apply_flow(image.to(dtype), flow.to(dtype))
+    assert got.dtype == dtype and torch.isfinite(got).all()
+    rounding = {torch.bfloat16: 2**-8, torch.float16: 2**-11}[dtype]  # relative precision of the values
+    flow_rounding = (apply_flow(image, flow.to(dtype).float()) - want).abs().max()  # the flow itself rounded
+    assert (got.float() - want).abs().max() <= flow_rounding + 2 * rounding
+
+
 def test_apply_flow_gradcheck_float64():
     image = torch.rand(1, 2, 5, 4, dtype=torch.float64, requires_grad=True)
     flow = (0.1 * torch.randn(1, 2, 5, 4, dtype=torch.float64)).requires_grad_()
