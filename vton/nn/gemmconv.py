@@ -4,8 +4,9 @@ A UNet of the seed's shape (widths doubling to 64 x 64 = 4096 channels, the bott
 almost all of a CPU step in its deepest levels, where a 3x3 conv holds 600 MB of fp32 weights and
 produces 4 output positions. Such a layer is bound by reading its weights, so a batch of 4 should
 cost about what a batch of 1 does. PyTorch's CPU convolution does not see it that way: for these
-shapes oneDNN (and the native fallback) re-lays or re-reads the weights per sample, and a batch of
-4 costs 3-8x a batch of 1 (``python bench/compat.py``, and the measurements below).
+shapes oneDNN (and the native fallback) re-lays or re-reads the weights per sample: a layer's batch of 4
+costs up to 10x its batch of 1 (the table below), and the seed's whole UNet at batch 4 cost 4.1x its
+batch of 1 (``python bench/compat.py``; 1.5x with these layers).
 
 The layers here compute the same convolution as ``im2col`` + one GEMM whose columns are every
 sample's every output position (``F.unfold``, then ``addmm``), so the weights are read once for the
